@@ -1,0 +1,20 @@
+#include "dt_shims.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int dt_shim_futex_wait(uint32_t *word, uint32_t expected, const struct timespec *deadline) {
+    /* FUTEX_WAIT_BITSET takes an absolute deadline on CLOCK_MONOTONIC, so a
+     * wait that is disturbed and retried keeps its original deadline. */
+    long r = syscall(SYS_futex, word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, expected,
+                     deadline, NULL, FUTEX_BITSET_MATCH_ANY);
+    return r == 0 ? 0 : -errno;
+}
+
+int dt_shim_futex_wake(uint32_t *word, int32_t count) {
+    long r = syscall(SYS_futex, word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, count, NULL, NULL, 0);
+    return r >= 0 ? (int)r : -errno;
+}

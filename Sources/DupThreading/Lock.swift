@@ -1,0 +1,144 @@
+import Synchronization
+
+/// A non-reentrant mutual-exclusion lock: one atomic word, parked on with a futex.
+///
+/// Thread-safe. The uncontended acquire is one compare-exchange and the
+/// release one exchange; contended threads park in the kernel, no polling.
+/// The lock remembers which thread holds it, so that `release()` from another
+/// thread is reported as `DupThreadingError.notOwner` instead of silently
+/// corrupting state. `releaseFromAnyThread()` offers the hand-off semantics
+/// of Python's `threading.Lock` (any thread may release).
+///
+/// Acquiring a `Lock` the calling thread already holds blocks until another
+/// thread releases it with `releaseFromAnyThread()` or the timeout passes.
+/// Destroying a lock that is still held is allowed; no thread may be waiting on it.
+public final class Lock: WaitableLock, @unchecked Sendable {
+    // state: 0 = unlocked, 1 = locked, 2 = locked and other threads may be parked.
+    @usableFromInline let state = FutexWord(0)
+    // The holder's thread ID, 0 when unlocked. Written only by the holder while
+    // it holds the lock; read by anyone with relaxed ordering, which can only
+    // ever return the caller's own ID if the caller itself wrote it.
+    @usableFromInline let owner = Atomic<UInt>(0)
+
+    /// Creates an unlocked lock.
+    public init() {}
+
+    deinit {
+        state.deallocate()
+    }
+
+    /// Whether any thread holds the lock right now (a snapshot).
+    public var isLocked: Bool { state.pointer.pointee.load(ordering: .relaxed) != 0 }
+
+    /// Whether the calling thread holds the lock.
+    public var isHeldByCurrentThread: Bool? { owner.load(ordering: .relaxed) == currentThreadID() }
+
+    /// Blocks until the calling thread holds the lock.
+    @inlinable
+    public func acquire() {
+        if !tryAcquire() {
+            _ = acquireSlow(deadline: .never, interrupt: nil)
+        }
+    }
+
+    /// Takes the lock if it is free, without blocking. Returns whether it did.
+    @inlinable
+    public func tryAcquire() -> Bool {
+        // Acquire ordering: everything the previous holder wrote before its
+        // release is visible to us once we own the lock.
+        if state.pointer.pointee.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged {
+            owner.store(currentThreadID(), ordering: .relaxed)
+            return true
+        }
+        return false
+    }
+
+    /// Blocks until the lock is held, the timeout passes (`nil`: never), or
+    /// `interrupt` asks to stop. Throws `invalidTimeout` for a negative timeout.
+    public func acquire(
+        timeout: Duration?, interrupt: InterruptHook? = nil
+    ) throws(DupThreadingError) -> WaitOutcome {
+        if tryAcquire() { return .satisfied }
+        return acquireSlow(deadline: try Deadline(timeout: timeout), interrupt: interrupt)
+    }
+
+    /// Like `acquire(timeout:interrupt:)`, with an absolute deadline.
+    @usableFromInline
+    func acquireSlow(deadline: Deadline, interrupt: InterruptHook?) -> WaitOutcome {
+        // Spin briefly: a lock is usually held for a short time, and parking
+        // costs two system calls.
+        for _ in 0..<100 {
+            let s = state.pointer.pointee.load(ordering: .relaxed)
+            if s == 0, state.pointer.pointee.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged {
+                owner.store(currentThreadID(), ordering: .relaxed)
+                return .satisfied
+            }
+            if s == 2 { break }
+        }
+        while true {
+            // Mark the lock contended before parking. If it was free, we now
+            // hold it (state 2 is conservative: the release will wake one
+            // thread even if none is parked, which is harmless).
+            if state.pointer.pointee.exchange(2, ordering: .acquiring) == 0 {
+                owner.store(currentThreadID(), ordering: .relaxed)
+                return .satisfied
+            }
+            if deadline.hasPassed { return .timedOut }
+            let wake = deadline.nextWake(safetyInterval: InterruptHookDefaults.safetyIntervalNanoseconds)
+            switch state.park(whileEqualTo: 2, until: wake) {
+            case .woken:
+                continue
+            case .signalled, .timedOut:
+                // A signal handler ran, or the safety interval elapsed: let
+                // the hook decide. A real deadline is caught at the loop top.
+                if let interrupt, interrupt() { return .interrupted }
+            }
+        }
+    }
+
+    /// Releases the lock. Throws `notLocked` if it is not held and `notOwner`
+    /// if another thread holds it.
+    @inlinable
+    public func release() throws(DupThreadingError) {
+        let me = currentThreadID()
+        guard owner.load(ordering: .relaxed) == me else {
+            throw state.pointer.pointee.load(ordering: .relaxed) == 0 ? .notLocked : .notOwner
+        }
+        unlock()
+    }
+
+    /// Releases the lock whichever thread holds it, as Python's
+    /// `threading.Lock.release` does. Throws `notLocked` if it is not held.
+    public func releaseFromAnyThread() throws(DupThreadingError) {
+        guard state.pointer.pointee.load(ordering: .relaxed) != 0 else { throw .notLocked }
+        unlock()
+    }
+
+    @inlinable
+    func unlock() {
+        owner.store(0, ordering: .relaxed)
+        // Release ordering: our writes under the lock happen-before the next
+        // holder's acquire.
+        if state.pointer.pointee.exchange(0, ordering: .releasing) == 2 {
+            state.wake(1)
+        }
+    }
+
+    /// Resets the lock to unlocked with no owner. Only for a child process
+    /// right after `fork()`, where the threads that held the lock no longer exist.
+    public func reinitializeAfterFork() {
+        owner.store(0, ordering: .relaxed)
+        state.pointer.pointee.store(0, ordering: .relaxed)
+    }
+
+    /// Releases the lock for a condition wait. The calling thread must hold it.
+    public func releaseForWait() throws(DupThreadingError) -> LockSavedState {
+        try release()
+        return LockSavedState(recursionCount: 1)
+    }
+
+    /// Takes the lock back after a condition wait.
+    public func restoreAfterWait(_ state: LockSavedState) {
+        acquire()
+    }
+}

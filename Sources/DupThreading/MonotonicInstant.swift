@@ -1,0 +1,91 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A point on the monotonic clock, in nanoseconds. A value type: thread-safe.
+@usableFromInline
+struct MonotonicInstant: Comparable, Sendable {
+    @usableFromInline
+    var nanoseconds: UInt64
+
+    @usableFromInline
+    init(nanoseconds: UInt64) { self.nanoseconds = nanoseconds }
+
+    /// The current time.
+    @usableFromInline
+    static func now() -> MonotonicInstant {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return MonotonicInstant(nanoseconds: UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec))
+    }
+
+    /// Far enough in the future to mean "never" (about 292 years).
+    @usableFromInline
+    static let distantFuture = MonotonicInstant(nanoseconds: UInt64(Int64.max))
+
+    /// `self` moved `nanos` later, saturating at `distantFuture`.
+    @usableFromInline
+    func advanced(by nanos: UInt64) -> MonotonicInstant {
+        let (sum, overflow) = nanoseconds.addingReportingOverflow(nanos)
+        return overflow || sum > MonotonicInstant.distantFuture.nanoseconds
+            ? .distantFuture : MonotonicInstant(nanoseconds: sum)
+    }
+
+    var timespecValue: timespec {
+        Glibc.timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+    }
+
+    @usableFromInline
+    static func < (a: MonotonicInstant, b: MonotonicInstant) -> Bool { a.nanoseconds < b.nanoseconds }
+}
+
+/// When a blocking call gives up: a deadline computed once from a timeout, so
+/// that retries after a wake-up or a signal do not extend the total wait.
+@usableFromInline
+struct Deadline: Sendable {
+    /// The instant at which the wait times out; `distantFuture` for no timeout.
+    @usableFromInline
+    let instant: MonotonicInstant
+
+    /// A deadline `timeout` from now; `nil` means no timeout.
+    /// Throws `invalidTimeout` for a negative timeout.
+    @usableFromInline
+    init(timeout: Duration?) throws(DupThreadingError) {
+        guard let timeout else {
+            instant = .distantFuture
+            return
+        }
+        instant = MonotonicInstant.now().advanced(by: try Deadline.nanoseconds(of: timeout))
+    }
+
+    @usableFromInline
+    init(instant: MonotonicInstant) { self.instant = instant }
+
+    /// A deadline that never passes.
+    @usableFromInline
+    static let never = Deadline(instant: .distantFuture)
+
+    /// Whether the deadline has passed.
+    @usableFromInline
+    var hasPassed: Bool { MonotonicInstant.now() >= instant }
+
+    /// The next instant a parked thread wakes on its own: the deadline, or the
+    /// safety interval from now if that comes first.
+    @usableFromInline
+    func nextWake(safetyInterval: UInt64) -> MonotonicInstant {
+        Swift.min(instant, MonotonicInstant.now().advanced(by: safetyInterval))
+    }
+
+    /// Non-negative nanoseconds in `duration`, saturating; throws for a negative one.
+    static func nanoseconds(of duration: Duration) throws(DupThreadingError) -> UInt64 {
+        let (seconds, attoseconds) = duration.components
+        guard seconds >= 0, attoseconds >= 0 else {
+            throw .invalidTimeout("a timeout must not be negative, got \(duration)")
+        }
+        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return UInt64(Int64.max) }
+        return whole.addingReportingOverflow(UInt64(attoseconds / 1_000_000_000)).partialValue
+    }
+}

@@ -1,0 +1,110 @@
+import Synchronization
+
+/// A reentrant lock: the thread that holds it may acquire it again, and must
+/// release it as many times as it acquired it. Like Python's `threading.RLock`.
+///
+/// Thread-safe. Ownership is tracked: releasing a lock the calling thread does
+/// not hold throws `notOwner` (or `notLocked`) instead of corrupting state.
+/// Built on `Lock`: the uncontended first acquire is one compare-exchange, and
+/// a nested acquire touches no shared cache line that other threads write.
+public final class RecursiveLock: WaitableLock, @unchecked Sendable {
+    @usableFromInline let inner = Lock()
+    // Written only by the owning thread while it holds `inner`.
+    @usableFromInline let depth = Atomic<Int>(0)
+
+    /// Creates an unlocked recursive lock.
+    public init() {}
+
+    /// Whether any thread holds the lock right now (a snapshot).
+    public var isLocked: Bool { inner.isLocked }
+
+    /// Whether the calling thread holds the lock.
+    public var isHeldByCurrentThread: Bool? { isOwnedByCurrentThread }
+
+    /// Whether the calling thread holds the lock.
+    @inlinable
+    public var isOwnedByCurrentThread: Bool {
+        inner.owner.load(ordering: .relaxed) == currentThreadID()
+    }
+
+    /// How many times the calling thread holds the lock: 0 if it does not hold it.
+    public var recursionCount: Int {
+        isOwnedByCurrentThread ? depth.load(ordering: .relaxed) : 0
+    }
+
+    /// Blocks until the calling thread holds the lock (once more).
+    @inlinable
+    public func acquire() {
+        if isOwnedByCurrentThread {
+            depth.wrappingAdd(1, ordering: .relaxed)
+            return
+        }
+        inner.acquire()
+        depth.store(1, ordering: .relaxed)
+    }
+
+    /// Takes the lock (once more) if that needs no waiting. Returns whether it did.
+    @inlinable
+    public func tryAcquire() -> Bool {
+        if isOwnedByCurrentThread {
+            depth.wrappingAdd(1, ordering: .relaxed)
+            return true
+        }
+        guard inner.tryAcquire() else { return false }
+        depth.store(1, ordering: .relaxed)
+        return true
+    }
+
+    /// Blocks until the lock is held, the timeout passes (`nil`: never), or
+    /// `interrupt` asks to stop. Throws `invalidTimeout` for a negative timeout.
+    public func acquire(
+        timeout: Duration?, interrupt: InterruptHook? = nil
+    ) throws(DupThreadingError) -> WaitOutcome {
+        if tryAcquire() { return .satisfied }
+        let outcome = inner.acquireSlow(deadline: try Deadline(timeout: timeout), interrupt: interrupt)
+        if outcome == .satisfied { depth.store(1, ordering: .relaxed) }
+        return outcome
+    }
+
+    /// Releases one level of the lock. Throws `notOwner` if another thread
+    /// holds it and `notLocked` if nobody does.
+    @inlinable
+    public func release() throws(DupThreadingError) {
+        guard isOwnedByCurrentThread else {
+            throw inner.isLocked ? .notOwner : .notLocked
+        }
+        releaseOwned()
+    }
+
+    /// Releases one level; the calling thread must hold the lock.
+    @inlinable
+    func releaseOwned() {
+        let remaining = depth.load(ordering: .relaxed) - 1
+        depth.store(remaining, ordering: .relaxed)
+        if remaining == 0 { inner.unlock() }
+    }
+
+    /// Releases every level at once for a condition wait; returns the depth.
+    public func releaseForWait() throws(DupThreadingError) -> LockSavedState {
+        guard isOwnedByCurrentThread else {
+            throw inner.isLocked ? .notOwner : .notLocked
+        }
+        let saved = LockSavedState(recursionCount: depth.load(ordering: .relaxed))
+        depth.store(0, ordering: .relaxed)
+        inner.unlock()
+        return saved
+    }
+
+    /// Takes the lock back at the depth saved by `releaseForWait`.
+    public func restoreAfterWait(_ state: LockSavedState) {
+        inner.acquire()
+        depth.store(state.recursionCount, ordering: .relaxed)
+    }
+
+    /// Resets the lock to unlocked with no owner. Only for a child process
+    /// right after `fork()`, where the threads that held the lock no longer exist.
+    public func reinitializeAfterFork() {
+        inner.reinitializeAfterFork()
+        depth.store(0, ordering: .relaxed)
+    }
+}

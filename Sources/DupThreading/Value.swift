@@ -1,0 +1,88 @@
+/// A thread-safe container of a reference (or any value), like duplicity's
+/// `dup_threading.Value`: get, set and transform are atomic, and `acquire` /
+/// `release` give a caller exclusive access for compound operations.
+///
+/// Thread-safe for the reference it holds, not for the object referred to
+/// (as the reference documentation puts it): mutate a shared object inside
+/// `withLock` or `transform`. The lock is reentrant, so `get()` inside `withLock(value) { ... }`
+/// on the same thread works. The container owns its stored value; a value
+/// replaced by `set` is destroyed after the lock is released, so a `deinit`
+/// that touches the container cannot deadlock on it.
+public final class Value<T>: Lockable, @unchecked Sendable {
+    @usableFromInline let lock = RecursiveLock()
+    // Guarded by `lock`.
+    @usableFromInline var storage: T
+
+    /// Creates a container holding `value`.
+    public init(_ value: T) { storage = value }
+
+    /// Returns the stored value.
+    @inlinable
+    public func get() -> T {
+        lock.acquire()
+        defer { lock.releaseOwned() }
+        return storage
+    }
+
+    /// Replaces the stored value.
+    @inlinable
+    public func set(_ value: T) {
+        _ = exchange(value)
+    }
+
+    /// Replaces the stored value and returns the previous one.
+    @inlinable
+    public func exchange(_ value: T) -> T {
+        lock.acquire()
+        defer { lock.releaseOwned() }
+        let old = storage
+        storage = value
+        return old
+    }
+
+    /// Calls `fn` with the current value while holding exclusive access, stores
+    /// what it returns and returns that. If `fn` throws, the stored value is
+    /// unchanged, the lock is released, and the error propagates.
+    @inlinable
+    public func transform<E: Error>(_ fn: (T) throws(E) -> T) throws(E) -> T {
+        lock.acquire()
+        defer { lock.releaseOwned() }
+        let new = try fn(storage)
+        storage = new
+        return new
+    }
+
+    /// Runs `body` with exclusive, mutable access to the stored value and
+    /// returns its result. If `body` throws, changes it already made stay.
+    @inlinable
+    public func withLock<R, E: Error>(_ body: (inout T) throws(E) -> R) throws(E) -> R {
+        lock.acquire()
+        defer { lock.releaseOwned() }
+        return try body(&storage)
+    }
+
+    /// Acquires exclusive access (reentrant). Pair with `release()`.
+    @inlinable
+    public func acquire() { lock.acquire() }
+
+    /// Acquires exclusive access unless that means waiting.
+    /// Returns whether it did.
+    @inlinable
+    public func tryAcquire() -> Bool { lock.tryAcquire() }
+
+    /// Acquires exclusive access, giving up when the timeout passes (`nil`:
+    /// never) or `interrupt` says stop. Throws `invalidTimeout` for a negative timeout.
+    public func acquire(
+        timeout: Duration?, interrupt: InterruptHook? = nil
+    ) throws(DupThreadingError) -> WaitOutcome {
+        try lock.acquire(timeout: timeout, interrupt: interrupt)
+    }
+
+    /// Releases one level of exclusive access. Throws `notOwner` or
+    /// `notLocked` if the calling thread does not hold it.
+    @inlinable
+    public func release() throws(DupThreadingError) { try lock.release() }
+
+    /// Whether the calling thread holds exclusive access.
+    public var isHeldByCurrentThread: Bool { lock.isOwnedByCurrentThread }
+}
