@@ -1,10 +1,16 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// The directory of this manifest, for linker inputs that need absolute paths.
+let packageRoot = String(#filePath.prefix(upTo: #filePath.lastIndex(of: "/")!))
+
 let package = Package(
     name: "DupThreading",
     products: [
+        // The Swift module.
         .library(name: "DupThreading", targets: ["DupThreading"]),
+        // The C ABI: libdupthreading.so with include/dup_threading.h.
+        .library(name: "dupthreading", type: .dynamic, targets: ["CDupThreading"]),
     ],
     targets: [
         .target(
@@ -15,6 +21,26 @@ let package = Package(
             name: "DupThreading",
             dependencies: ["CDupThreadingShims"],
             path: "Sources/DupThreading"
+        ),
+        .systemLibrary(
+            name: "CDupThreadingAPI",
+            path: "Sources/CDupThreadingAPI"
+        ),
+        .target(
+            name: "CDupThreading",
+            dependencies: ["DupThreading", "CDupThreadingAPI"],
+            path: "Sources/CDupThreading",
+            exclude: ["exports.map"],
+            linkerSettings: [
+                .unsafeFlags([
+                    "-static-stdlib",
+                    "-Xlinker", "-soname=libdupthreading.so.1",
+                    // valgrind 3.19 cannot read the DWARF 5 the toolchain emits.
+                    "-Xlinker", "--strip-debug",
+                    "-Xlinker", "--gc-sections",
+                    "-Xlinker", "--version-script=\(packageRoot)/Sources/CDupThreading/exports.map",
+                ]),
+            ]
         ),
         .testTarget(
             name: "DupThreadingTests",

@@ -6,7 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-int dt_shim_futex_wait(uint32_t *word, uint32_t expected, const struct timespec *deadline) {
+int dupthreading_shim_futex_wait(uint32_t *word, uint32_t expected, const struct timespec *deadline) {
     /* FUTEX_WAIT_BITSET takes an absolute deadline on CLOCK_MONOTONIC, so a
      * wait that is disturbed and retried keeps its original deadline. */
     long r = syscall(SYS_futex, word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, expected,
@@ -14,7 +14,7 @@ int dt_shim_futex_wait(uint32_t *word, uint32_t expected, const struct timespec 
     return r == 0 ? 0 : -errno;
 }
 
-int dt_shim_futex_wake(uint32_t *word, int32_t count) {
+int dupthreading_shim_futex_wake(uint32_t *word, int32_t count) {
     long r = syscall(SYS_futex, word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, count, NULL, NULL, 0);
     return r >= 0 ? (int)r : -errno;
 }

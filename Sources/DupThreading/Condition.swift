@@ -31,6 +31,9 @@ public final class Condition: Lockable, @unchecked Sendable {
 
     deinit { sequence.deallocate() }
 
+    /// How many threads are waiting on this condition right now (a snapshot).
+    public var waitingThreadCount: Int { waiters.load(ordering: .relaxed) }
+
     /// Acquires the condition's lock.
     public func acquire() { lock.acquire() }
 

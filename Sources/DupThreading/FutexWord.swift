@@ -45,7 +45,7 @@ struct FutexWord: @unchecked Sendable {
     func park(whileEqualTo expected: UInt32, until deadline: MonotonicInstant) -> ParkResult {
         var spec = deadline.timespecValue
         let r = pointer.withMemoryRebound(to: UInt32.self, capacity: 1) {
-            dt_shim_futex_wait($0, expected, &spec)
+            dupthreading_shim_futex_wait($0, expected, &spec)
         }
         switch r {
         case -ETIMEDOUT: return .timedOut
@@ -58,7 +58,7 @@ struct FutexWord: @unchecked Sendable {
     @usableFromInline
     func wake(_ count: Int32) {
         _ = pointer.withMemoryRebound(to: UInt32.self, capacity: 1) {
-            dt_shim_futex_wake($0, count)
+            dupthreading_shim_futex_wake($0, count)
         }
     }
 

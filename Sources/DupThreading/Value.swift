@@ -83,6 +83,9 @@ public final class Value<T>: Lockable, @unchecked Sendable {
     @inlinable
     public func release() throws(DupThreadingError) { try lock.release() }
 
+    /// Whether any thread holds exclusive access right now (a snapshot).
+    public var isLocked: Bool { lock.isLocked }
+
     /// Whether the calling thread holds exclusive access.
     public var isHeldByCurrentThread: Bool { lock.isOwnedByCurrentThread }
 }

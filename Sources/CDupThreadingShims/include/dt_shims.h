@@ -17,10 +17,10 @@
  * Because a deadline is always given, the kernel never restarts this wait
  * after a signal handler ran, even for handlers installed with SA_RESTART:
  * a timed futex wait ends with EINTR whenever a handler runs. */
-int dt_shim_futex_wait(uint32_t *word, uint32_t expected, const struct timespec *deadline);
+int dupthreading_shim_futex_wait(uint32_t *word, uint32_t expected, const struct timespec *deadline);
 
-/* Wakes at most `count` threads blocked in dt_shim_futex_wait on `word`.
+/* Wakes at most `count` threads blocked in dupthreading_shim_futex_wait on `word`.
  * Returns how many were woken, or a negative errno. */
-int dt_shim_futex_wake(uint32_t *word, int32_t count);
+int dupthreading_shim_futex_wake(uint32_t *word, int32_t count);
 
 #endif

@@ -1,0 +1,149 @@
+import CDupThreadingAPI
+import DupThreading
+
+/// The object behind a `dt_cond *`.
+final class ConditionHandle: Handle {
+    let condition: Condition
+    init(_ condition: Condition) {
+        self.condition = condition
+        super.init(kind: .condition)
+    }
+}
+
+/// A `dt_foreign_lock` as a `ForeignLock`. The struct is copied; its context
+/// pointer stays the application's.
+func foreignLock(_ c: dt_foreign_lock) -> ForeignLock {
+    let callbacks = UncheckedSendable(c)
+    let acquire: @Sendable () -> Void = {
+        _ = callbacks.value.acquire?(callbacks.value.ctx)
+    }
+    let release: @Sendable () throws(DupThreadingError) -> Void = { () throws(DupThreadingError) in
+        if callbacks.value.release?(callbacks.value.ctx) != 0 { throw .notOwner }
+    }
+    guard c.is_owned != nil else { return ForeignLock(acquire: acquire, release: release) }
+    let isHeld: @Sendable () -> Bool = {
+        // -1 (cannot tell) trusts the caller.
+        callbacks.value.is_owned?(callbacks.value.ctx) != 0
+    }
+    return ForeignLock(acquire: acquire, release: release, isHeld: isHeld)
+}
+
+/// Carries a value that is only ever used under the application's own
+/// thread-safety contract (C pointers and callbacks) across a `@Sendable` boundary.
+struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+@_cdecl("dt_cond_new")
+public func dt_cond_new(_ lock: UnsafeMutableRawPointer?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guard let out else { return Status.invalidArgument.cValue }
+    let condition: Condition
+    switch kind(of: lock) {
+    case nil:
+        condition = Condition()
+    case .lock?:
+        condition = Condition(lock: Unmanaged<LockHandle>.fromOpaque(lock!).takeUnretainedValue().lock)
+    case .rlock?:
+        condition = Condition(lock: Unmanaged<RecursiveLockHandle>.fromOpaque(lock!).takeUnretainedValue().lock)
+    default:
+        return Status.badHandle.cValue
+    }
+    out.pointee = ConditionHandle(condition).retainedPointer()
+    return Status.ok.cValue
+}
+
+@_cdecl("dt_cond_new_foreign")
+public func dt_cond_new_foreign(
+    _ lock: UnsafePointer<dt_foreign_lock>?, _ out: UnsafeMutablePointer<OpaquePointer?>?
+) -> Int32 {
+    guard let lock, lock.pointee.acquire != nil, lock.pointee.release != nil else {
+        return Status.invalidArgument.cValue
+    }
+    return create(out) { ConditionHandle(Condition(lock: foreignLock(lock.pointee))) }
+}
+
+@_cdecl("dt_cond_free")
+public func dt_cond_free(_ h: OpaquePointer?) -> Int32 {
+    freeHandle(h, .condition, as: ConditionHandle.self) { $0.condition.waitingThreadCount > 0 }
+}
+
+@_cdecl("dt_cond_acquire")
+public func dt_cond_acquire(_ h: OpaquePointer?) -> Int32 {
+    withHandle(h, .condition, as: ConditionHandle.self) { $0.condition.acquire(); return Status.ok.cValue }
+}
+
+@_cdecl("dt_cond_release")
+public func dt_cond_release(_ h: OpaquePointer?) -> Int32 {
+    withHandle(h, .condition, as: ConditionHandle.self) { handle in
+        status { () throws(DupThreadingError) in try handle.condition.release() }
+    }
+}
+
+@_cdecl("dt_cond_wait")
+public func dt_cond_wait(
+    _ h: OpaquePointer?, _ timeout: Double, _ interrupt: dt_interrupt_fn?, _ ctx: UnsafeMutableRawPointer?
+) -> Int32 {
+    withHandle(h, .condition, as: ConditionHandle.self) { handle in
+        timedWait(timeout, interrupt, ctx) { t, hook throws(DupThreadingError) in
+            try handle.condition.wait(timeout: t, interrupt: hook)
+        }
+    }
+}
+
+@_cdecl("dt_cond_notify")
+public func dt_cond_notify(_ h: OpaquePointer?, _ n: Int) -> Int32 {
+    withHandle(h, .condition, as: ConditionHandle.self) { handle in
+        status { () throws(DupThreadingError) in try handle.condition.notify(n) }
+    }
+}
+
+@_cdecl("dt_cond_notify_all")
+public func dt_cond_notify_all(_ h: OpaquePointer?) -> Int32 {
+    withHandle(h, .condition, as: ConditionHandle.self) { handle in
+        status { () throws(DupThreadingError) in try handle.condition.notifyAll() }
+    }
+}
+
+@_cdecl("dt_cond_interrupt")
+public func dt_cond_interrupt(_ h: OpaquePointer?) -> Int32 {
+    withHandle(h, .condition, as: ConditionHandle.self) { $0.condition.interruptWaiters(); return Status.ok.cValue }
+}
+
+/// The predicate's negative status, carried out of `Condition.wait(until:)`.
+struct PredicateAbort: Error {
+    let status: Int32
+}
+
+@_cdecl("dt_interruptible_wait")
+public func dt_interruptible_wait(
+    _ h: OpaquePointer?,
+    _ predicate: dt_predicate_fn?, _ predicateCtx: UnsafeMutableRawPointer?,
+    _ interrupt: dt_interrupt_fn?, _ interruptCtx: UnsafeMutableRawPointer?,
+    _ timeoutSeconds: Double
+) -> Int32 {
+    guard let predicate else { return Status.invalidArgument.cValue }
+    return withHandle(h, .condition, as: ConditionHandle.self) { handle in
+        switch timeout(fromSeconds: timeoutSeconds) {
+        case .failure(let s):
+            return s.cValue
+        case .success(let t):
+            do {
+                let outcome = try handle.condition.wait(
+                    until: {
+                        let r = predicate(predicateCtx)
+                        if r < 0 { throw PredicateAbort(status: r) }
+                        return r > 0
+                    },
+                    timeout: t, interrupt: interruptHook(interrupt, interruptCtx))
+                return Status(outcome).cValue
+            } catch let abort as PredicateAbort {
+                return abort.status
+            } catch let error as DupThreadingError {
+                return Status(error).cValue
+            } catch {
+                return Status.invalidArgument.cValue
+            }
+        }
+    }
+}

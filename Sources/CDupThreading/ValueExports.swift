@@ -1,0 +1,121 @@
+import CDupThreadingAPI
+import DupThreading
+
+/// The object behind a `dt_value *`: a `Value` of a raw pointer plus the
+/// application's optional retain/release hooks.
+final class ValueHandle: Handle {
+    let value: Value<UnsafeMutableRawPointer?>
+    let hooks: dt_value_hooks?
+
+    init(_ initial: UnsafeMutableRawPointer?, hooks: dt_value_hooks?) {
+        self.hooks = hooks
+        value = Value(initial)
+        super.init(kind: .value)
+        retain(initial)
+    }
+
+    /// Takes a reference for the Value or for a caller (with hooks).
+    @inline(__always)
+    func retain(_ p: UnsafeMutableRawPointer?) {
+        if let p, let retain = hooks?.retain { retain(hooks!.ctx, p) }
+    }
+
+    /// Gives back a reference (with hooks).
+    @inline(__always)
+    func release(_ p: UnsafeMutableRawPointer?) {
+        if let p, let release = hooks?.release { release(hooks!.ctx, p) }
+    }
+
+    deinit { release(value.get()) }
+}
+
+@_cdecl("dt_value_new")
+public func dt_value_new(
+    _ initial: UnsafeMutableRawPointer?, _ hooks: UnsafePointer<dt_value_hooks>?,
+    _ out: UnsafeMutablePointer<OpaquePointer?>?
+) -> Int32 {
+    create(out) { ValueHandle(initial, hooks: hooks?.pointee) }
+}
+
+@_cdecl("dt_value_free")
+public func dt_value_free(_ h: OpaquePointer?) -> Int32 {
+    freeHandle(h, .value, as: ValueHandle.self) { $0.value.isLocked }
+}
+
+@_cdecl("dt_value_get")
+public func dt_value_get(_ h: OpaquePointer?, _ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Int32 {
+    guard let out else { return Status.invalidArgument.cValue }
+    return withHandle(h, .value, as: ValueHandle.self) { handle in
+        if handle.hooks == nil {
+            out.pointee = handle.value.get()
+        } else {
+            // Retain under the lock, so a concurrent set cannot release it first.
+            out.pointee = handle.value.withLock { p in handle.retain(p); return p }
+        }
+        return Status.ok.cValue
+    }
+}
+
+@_cdecl("dt_value_set")
+public func dt_value_set(_ h: OpaquePointer?, _ p: UnsafeMutableRawPointer?) -> Int32 {
+    withHandle(h, .value, as: ValueHandle.self) { handle in
+        handle.retain(p)
+        handle.release(handle.value.exchange(p))
+        return Status.ok.cValue
+    }
+}
+
+@_cdecl("dt_value_transform")
+public func dt_value_transform(
+    _ h: OpaquePointer?, _ fn: dt_transform_fn?, _ ctx: UnsafeMutableRawPointer?,
+    _ result: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+) -> Int32 {
+    guard let fn else { return Status.invalidArgument.cValue }
+    return withHandle(h, .value, as: ValueHandle.self) { handle in
+        var replaced: UnsafeMutableRawPointer?
+        let status = handle.value.withLock { (current: inout UnsafeMutableRawPointer?) -> Int32 in
+            var new: UnsafeMutableRawPointer?
+            let status = fn(ctx, current, &new)
+            guard status == 0 else { return status }
+            handle.retain(new)  // the Value's reference
+            replaced = current
+            current = new
+            if let result {
+                handle.retain(new)  // the caller's reference
+                result.pointee = new
+            }
+            return 0
+        }
+        // Outside the lock, so a release hook that reenters cannot deadlock.
+        handle.release(replaced)
+        return status
+    }
+}
+
+@_cdecl("dt_value_acquire")
+public func dt_value_acquire(_ h: OpaquePointer?) -> Int32 {
+    withHandle(h, .value, as: ValueHandle.self) { $0.value.acquire(); return Status.ok.cValue }
+}
+
+@_cdecl("dt_value_try_acquire")
+public func dt_value_try_acquire(_ h: OpaquePointer?) -> Int32 {
+    withHandle(h, .value, as: ValueHandle.self) { ($0.value.tryAcquire() ? Status.ok : Status.busy).cValue }
+}
+
+@_cdecl("dt_value_acquire_timed")
+public func dt_value_acquire_timed(
+    _ h: OpaquePointer?, _ timeout: Double, _ interrupt: dt_interrupt_fn?, _ ctx: UnsafeMutableRawPointer?
+) -> Int32 {
+    withHandle(h, .value, as: ValueHandle.self) { handle in
+        timedWait(timeout, interrupt, ctx) { t, hook throws(DupThreadingError) in
+            try handle.value.acquire(timeout: t, interrupt: hook)
+        }
+    }
+}
+
+@_cdecl("dt_value_release")
+public func dt_value_release(_ h: OpaquePointer?) -> Int32 {
+    withHandle(h, .value, as: ValueHandle.self) { handle in
+        status { () throws(DupThreadingError) in try handle.value.release() }
+    }
+}
