@@ -42,6 +42,16 @@ let package = Package(
                 ]),
             ]
         ),
+        .executableTarget(
+            name: "swift-example",
+            dependencies: ["DupThreading"],
+            path: "examples/swift"
+        ),
+        .executableTarget(
+            name: "dup-threading-bench",
+            dependencies: ["DupThreading"],
+            path: "benchmarks/swift"
+        ),
         .testTarget(
             name: "DupThreadingTests",
             dependencies: ["DupThreading"],

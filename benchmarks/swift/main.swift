@@ -1,0 +1,2 @@
+// Placeholder: the Swift benchmark is being written.
+print("swift benchmark: not written yet")
