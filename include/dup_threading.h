@@ -72,7 +72,8 @@ typedef enum dt_status {
     DT_EALREADY = 8,      /* an async-split caller was run a second time */
     DT_EFAILED = 9,       /* the async function failed: see the dt_error it left */
     DT_ENOTSUP = 10,      /* threading is not supported here */
-    DT_ENOMEM = 11        /* out of memory */
+    DT_ENOMEM = 11,       /* out of memory */
+    DT_EABANDONED = 12    /* the async-split caller was freed without running */
 } dt_status;
 
 /* A static, human-readable description of a status code ("unknown status"
@@ -204,7 +205,10 @@ int dt_cond_new_foreign(const dt_foreign_lock *lock, dt_cond **out);
 /* Frees a condition. DT_EBUSY (and nothing freed) if threads wait on it. */
 int dt_cond_free(dt_cond *cond);
 
-/* Acquires / releases the condition's lock (statuses as for its lock). */
+/* Acquires / releases the condition's lock (statuses as for its lock; for a
+ * foreign lock, a failing acquire callback's status is returned as is). A
+ * foreign acquire that fails while a wait takes the lock back cannot be
+ * reported: use foreign locks whose acquire blocks until it succeeds. */
 int dt_cond_acquire(dt_cond *cond);
 int dt_cond_release(dt_cond *cond);
 
@@ -326,8 +330,8 @@ typedef struct dt_caller dt_caller;
 
 /* Splits calling fn(ctx) into a waiter and a caller, both owned by the
  * application and freed with dt_waiter_free / dt_caller_free in any order.
- * `free_result`, if not NULL, is called on a successful result when the last
- * of the handles is freed. `ctx` must stay valid until the caller has run. */
+ * `free_result`, if not NULL, is called on a successful non-NULL result when
+ * the last of the handles is freed. `ctx` must stay valid until the caller has run. */
 int dt_async_split(dt_async_fn fn, void *ctx, void (*free_result)(void *result),
                    dt_waiter **waiter, dt_caller **caller);
 
@@ -337,13 +341,16 @@ int dt_async_split(dt_async_fn fn, void *ctx, void (*free_result)(void *result),
  * new waiter handle is written there, which the application frees. */
 int dt_caller_run(dt_caller *caller, dt_waiter **waiter);
 
-/* Frees a caller handle. Never DT_EBUSY: an unrun function is dropped. */
+/* Frees a caller handle. Never DT_EBUSY. If it never ran, its function is
+ * dropped unrun and every waiter gets DT_EABANDONED instead of blocking. */
 int dt_caller_free(dt_caller *caller);
 
 /* Blocks until the outcome is known. DT_OK: the result is written to *result
  * (borrowed: valid until the split's last handle is freed; may be NULL).
  * DT_EFAILED: the failure is written to *error (its data is borrowed on the
- * same terms; may be NULL). Also DT_ETIMEDOUT, DT_EINTERRUPTED, DT_EINVAL.
+ * same terms; may be NULL). DT_EABANDONED if the caller was freed without
+ * running. Also DT_ETIMEDOUT, DT_EINTERRUPTED, DT_EINVAL (a bad timeout is
+ * rejected even when the outcome is already known).
  * Any number of threads may wait, any number of times; all see one outcome. */
 int dt_waiter_wait(dt_waiter *waiter, double timeout, dt_interrupt_fn interrupt, void *interrupt_ctx,
                    void **result, dt_error *error);

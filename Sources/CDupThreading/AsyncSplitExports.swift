@@ -12,7 +12,7 @@ final class AsyncResult {
         self.free = free
     }
 
-    deinit { free?(pointer) }
+    deinit { if let pointer { free?(pointer) } }
 }
 
 /// The failure of an async function; frees its payload through its own
@@ -88,18 +88,14 @@ public func dt_waiter_wait(
 ) -> Int32 {
     withHandle(h, .waiter, as: WaiterHandle.self) { handle in
         let outcome: Result<AsyncResult, any Error>
-        if let done = handle.waiter.finishedOutcome() {
-            outcome = done
-        } else {
-            switch timeout(fromSeconds: timeoutSeconds) {
-            case .failure(let s):
-                return s.cValue
-            case .success(let t):
-                do throws(DupThreadingError) {
-                    outcome = try handle.waiter.waitForResult(timeout: t, interrupt: interruptHook(interrupt, ctx))
-                } catch {
-                    return Status(error).cValue
-                }
+        switch timeout(fromSeconds: timeoutSeconds) {
+        case .failure(let s):
+            return s.cValue
+        case .success(let t):
+            do throws(DupThreadingError) {
+                outcome = try handle.waiter.waitForResult(timeout: t, interrupt: interruptHook(interrupt, ctx))
+            } catch {
+                return Status(error).cValue
             }
         }
         switch outcome {
@@ -107,6 +103,7 @@ public func dt_waiter_wait(
             result?.pointee = r.pointer
             return Status.ok.cValue
         case .failure(let failure):
+            if let failure = failure as? DupThreadingError { return Status(failure).cValue }
             if let failure = failure as? AsyncFailure { errorOut?.pointee = failure.error }
             return Status.failed.cValue
         }

@@ -4,9 +4,21 @@ import DupThreading
 /// The object behind a `dt_cond *`.
 final class ConditionHandle: Handle {
     let condition: Condition
-    init(_ condition: Condition) {
+    /// The application's lock callbacks, for a condition on a foreign lock.
+    let foreign: dt_foreign_lock?
+
+    init(_ condition: Condition, foreign: dt_foreign_lock? = nil) {
         self.condition = condition
+        self.foreign = foreign
         super.init(kind: .condition)
+    }
+
+    /// Acquires the condition's lock; a foreign acquire's failure status is
+    /// returned as is (the core's `acquire()` cannot fail, so this bypasses it).
+    func acquire() -> Int32 {
+        if let foreign, let acquire = foreign.acquire { return acquire(foreign.ctx) }
+        condition.acquire()
+        return Status.ok.cValue
     }
 }
 
@@ -14,6 +26,8 @@ final class ConditionHandle: Handle {
 /// pointer stays the application's.
 func foreignLock(_ c: dt_foreign_lock) -> ForeignLock {
     let callbacks = UncheckedSendable(c)
+    // A failing foreign acquire cannot be reported from inside a wait (the
+    // wait must return with the lock held); dt_cond_acquire reports it.
     let acquire: @Sendable () -> Void = {
         _ = callbacks.value.acquire?(callbacks.value.ctx)
     }
@@ -60,7 +74,7 @@ public func dt_cond_new_foreign(
     guard let lock, lock.pointee.acquire != nil, lock.pointee.release != nil else {
         return Status.invalidArgument.cValue
     }
-    return create(out) { ConditionHandle(Condition(lock: foreignLock(lock.pointee))) }
+    return create(out) { ConditionHandle(Condition(lock: foreignLock(lock.pointee)), foreign: lock.pointee) }
 }
 
 @_cdecl("dt_cond_free")
@@ -70,7 +84,7 @@ public func dt_cond_free(_ h: OpaquePointer?) -> Int32 {
 
 @_cdecl("dt_cond_acquire")
 public func dt_cond_acquire(_ h: OpaquePointer?) -> Int32 {
-    withHandle(h, .condition, as: ConditionHandle.self) { $0.condition.acquire(); return Status.ok.cValue }
+    withHandle(h, .condition, as: ConditionHandle.self) { $0.acquire() }
 }
 
 @_cdecl("dt_cond_release")

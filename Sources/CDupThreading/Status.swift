@@ -15,6 +15,7 @@ enum Status: Int32 {
     case failed = 9
     case notSupported = 10
     case outOfMemory = 11
+    case abandoned = 12
 
     init(_ error: DupThreadingError) {
         switch error {
@@ -25,6 +26,7 @@ enum Status: Int32 {
         case .timedOut: self = .timedOut
         case .interrupted: self = .interrupted
         case .notSupported: self = .notSupported
+        case .abandoned: self = .abandoned
         }
     }
 
@@ -50,6 +52,7 @@ enum Status: Int32 {
         case .failed: return "the async function failed"
         case .notSupported: return "threading is not supported on this system"
         case .outOfMemory: return "out of memory"
+        case .abandoned: return "the async-split caller was freed without running"
         }
     }
 }

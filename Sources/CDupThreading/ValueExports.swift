@@ -49,8 +49,14 @@ public func dt_value_get(_ h: OpaquePointer?, _ out: UnsafeMutablePointer<Unsafe
         if handle.hooks == nil {
             out.pointee = handle.value.get()
         } else {
-            // Retain under the lock, so a concurrent set cannot release it first.
-            out.pointee = handle.value.withLock { p in handle.retain(p); return p }
+            // Retain under the lock, so a concurrent set cannot release it
+            // first. Plain acquire/release (no inout access held): the hook
+            // may use this Value again, and the lock is reentrant.
+            handle.value.acquire()
+            let p = handle.value.get()
+            handle.retain(p)
+            try? handle.value.release()
+            out.pointee = p
         }
         return Status.ok.cValue
     }
@@ -72,20 +78,21 @@ public func dt_value_transform(
 ) -> Int32 {
     guard let fn else { return Status.invalidArgument.cValue }
     return withHandle(h, .value, as: ValueHandle.self) { handle in
+        // Plain acquire/release around the callback (no inout access held),
+        // so the callback may use this Value again: the lock is reentrant.
+        handle.value.acquire()
+        var new: UnsafeMutableRawPointer?
+        let status = fn(ctx, handle.value.get(), &new)
         var replaced: UnsafeMutableRawPointer?
-        let status = handle.value.withLock { (current: inout UnsafeMutableRawPointer?) -> Int32 in
-            var new: UnsafeMutableRawPointer?
-            let status = fn(ctx, current, &new)
-            guard status == 0 else { return status }
+        if status == 0 {
             handle.retain(new)  // the Value's reference
-            replaced = current
-            current = new
+            replaced = handle.value.exchange(new)
             if let result {
                 handle.retain(new)  // the caller's reference
                 result.pointee = new
             }
-            return 0
         }
+        try? handle.value.release()
         // Outside the lock, so a release hook that reenters cannot deadlock.
         handle.release(replaced)
         return status

@@ -26,6 +26,10 @@ private func run(
 @_cdecl("dt_with_lock")
 public func dt_with_lock(_ h: UnsafeMutableRawPointer?, _ body: dt_body_fn?, _ ctx: UnsafeMutableRawPointer?) -> Int32 {
     guard let h, let body else { return Status.invalidArgument.cValue }
+    if kind(of: h) == .condition,
+       var foreign = Unmanaged<ConditionHandle>.fromOpaque(h).takeUnretainedValue().foreign {
+        return withUnsafePointer(to: &foreign) { dt_with_foreign_lock($0, body, ctx) }
+    }
     guard let lock = lockable(h) else { return Status.badHandle.cValue }
     lock.acquire()
     return run(body, ctx) { status { () throws(DupThreadingError) in try lock.release() } }

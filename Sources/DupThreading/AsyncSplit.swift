@@ -12,7 +12,8 @@ public func asyncSplit<T>(_ fn: @escaping () throws -> T) -> (waiter: AsyncWaite
 /// The back-end half of `asyncSplit`: runs the function, once.
 ///
 /// Thread-safe: if several threads call it, exactly one runs the function and
-/// the others get `DupThreadingError.alreadyCalled`.
+/// the others get `DupThreadingError.alreadyCalled`. If the caller is destroyed
+/// without having run, its waiters get `DupThreadingError.abandoned`.
 public final class AsyncCaller<T>: @unchecked Sendable {
     private let slot: Slot
     /// The waiter that reports this caller's outcome.
@@ -27,6 +28,12 @@ public final class AsyncCaller<T>: @unchecked Sendable {
     init(fn: @escaping () throws -> T, waiter: AsyncWaiter<T>) {
         slot = Slot(fn)
         self.waiter = waiter
+    }
+
+    // A caller that never ran tells its waiters so, instead of leaving them
+    // blocked forever.
+    deinit {
+        if waiter.claim() { waiter.publish(.failure(DupThreadingError.abandoned)) }
     }
 
     /// Runs the function on the calling thread, publishes its outcome to every
@@ -81,8 +88,10 @@ public final class AsyncWaiter<T>: @unchecked Sendable {
     public func waitForResult(
         timeout: Duration?, interrupt: InterruptHook?
     ) throws(DupThreadingError) -> Result<T, any Error> {
-        if let outcome = finishedOutcome() { return outcome }
+        // Validate the timeout first: a negative timeout is an error even
+        // when the outcome is already available.
         let deadline = try Deadline(timeout: timeout)
+        if let outcome = finishedOutcome() { return outcome }
         let slice = interrupt == nil ? UInt64.max : InterruptHookDefaults.safetyIntervalNanoseconds
         while true {
             let s = state.pointer.pointee.load(ordering: .acquiring)

@@ -7,6 +7,9 @@ public enum DupThreadingError: Error, Equatable, Sendable, CustomStringConvertib
     case notLocked
     /// An async-split caller was run a second time; the function ran only once.
     case alreadyCalled
+    /// An async-split caller was destroyed without ever running, so no
+    /// outcome will come; its waiters get this error instead of blocking forever.
+    case abandoned
     /// A timeout was negative.
     case invalidTimeout(String)
     /// An argument was out of range.
@@ -25,6 +28,7 @@ public enum DupThreadingError: Error, Equatable, Sendable, CustomStringConvertib
         case .notOwner: return "the calling thread does not hold this lock"
         case .notLocked: return "release of an unlocked lock"
         case .alreadyCalled: return "the async-split caller was already run; the function runs only once"
+        case .abandoned: return "the async-split caller was destroyed without running"
         case .invalidTimeout(let why): return "invalid timeout: \(why)"
         case .invalidArgument(let why): return "invalid argument: \(why)"
         case .timedOut: return "the wait timed out"

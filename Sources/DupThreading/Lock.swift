@@ -36,7 +36,13 @@ public final class Lock: WaitableLock, @unchecked Sendable {
     /// Blocks until the calling thread holds the lock.
     @inlinable
     public func acquire() {
-        if !tryAcquire() {
+        acquire(as: currentThreadID())
+    }
+
+    /// `acquire()` for a caller that already knows its thread ID.
+    @inlinable
+    func acquire(as me: UInt) {
+        if !tryAcquire(as: me) {
             _ = acquireSlow(deadline: .never, interrupt: nil)
         }
     }
@@ -44,10 +50,16 @@ public final class Lock: WaitableLock, @unchecked Sendable {
     /// Takes the lock if it is free, without blocking. Returns whether it did.
     @inlinable
     public func tryAcquire() -> Bool {
+        tryAcquire(as: currentThreadID())
+    }
+
+    /// `tryAcquire()` for a caller that already knows its thread ID.
+    @inlinable
+    func tryAcquire(as me: UInt) -> Bool {
         // Acquire ordering: everything the previous holder wrote before its
         // release is visible to us once we own the lock.
         if state.pointer.pointee.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged {
-            owner.store(currentThreadID(), ordering: .relaxed)
+            owner.store(me, ordering: .relaxed)
             return true
         }
         return false
@@ -58,8 +70,11 @@ public final class Lock: WaitableLock, @unchecked Sendable {
     public func acquire(
         timeout: Duration?, interrupt: InterruptHook? = nil
     ) throws(DupThreadingError) -> WaitOutcome {
+        // Validate the timeout before trying: a negative timeout is an error
+        // even when the lock happens to be free.
+        let deadline = try Deadline(timeout: timeout)
         if tryAcquire() { return .satisfied }
-        return acquireSlow(deadline: try Deadline(timeout: timeout), interrupt: interrupt)
+        return acquireSlow(deadline: deadline, interrupt: interrupt)
     }
 
     /// Like `acquire(timeout:interrupt:)`, with an absolute deadline.

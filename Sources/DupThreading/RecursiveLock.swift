@@ -35,22 +35,24 @@ public final class RecursiveLock: WaitableLock, @unchecked Sendable {
     /// Blocks until the calling thread holds the lock (once more).
     @inlinable
     public func acquire() {
-        if isOwnedByCurrentThread {
+        let me = currentThreadID()
+        if inner.owner.load(ordering: .relaxed) == me {
             depth.wrappingAdd(1, ordering: .relaxed)
             return
         }
-        inner.acquire()
+        inner.acquire(as: me)
         depth.store(1, ordering: .relaxed)
     }
 
     /// Takes the lock (once more) if that needs no waiting. Returns whether it did.
     @inlinable
     public func tryAcquire() -> Bool {
-        if isOwnedByCurrentThread {
+        let me = currentThreadID()
+        if inner.owner.load(ordering: .relaxed) == me {
             depth.wrappingAdd(1, ordering: .relaxed)
             return true
         }
-        guard inner.tryAcquire() else { return false }
+        guard inner.tryAcquire(as: me) else { return false }
         depth.store(1, ordering: .relaxed)
         return true
     }
@@ -60,8 +62,11 @@ public final class RecursiveLock: WaitableLock, @unchecked Sendable {
     public func acquire(
         timeout: Duration?, interrupt: InterruptHook? = nil
     ) throws(DupThreadingError) -> WaitOutcome {
+        // Validate the timeout before trying: a negative timeout is an error
+        // even when the lock is free or already held by the caller.
+        let deadline = try Deadline(timeout: timeout)
         if tryAcquire() { return .satisfied }
-        let outcome = inner.acquireSlow(deadline: try Deadline(timeout: timeout), interrupt: interrupt)
+        let outcome = inner.acquireSlow(deadline: deadline, interrupt: interrupt)
         if outcome == .satisfied { depth.store(1, ordering: .relaxed) }
         return outcome
     }

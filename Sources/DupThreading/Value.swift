@@ -54,6 +54,11 @@ public final class Value<T>: Lockable, @unchecked Sendable {
 
     /// Runs `body` with exclusive, mutable access to the stored value and
     /// returns its result. If `body` throws, changes it already made stay.
+    ///
+    /// `body` must not use this Value through its other methods: it already
+    /// has the value `inout`, and Swift traps on such overlapping access.
+    /// For reentrant use, call `acquire()` / `release()` or the free
+    /// function `withLock(value) { ... }` instead.
     @inlinable
     public func withLock<R, E: Error>(_ body: (inout T) throws(E) -> R) throws(E) -> R {
         lock.acquire()
