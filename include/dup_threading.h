@@ -164,6 +164,11 @@ int dt_rlock_locked(dt_rlock *lock, int *locked);
 /* Writes how many times the calling thread holds the lock (0 if it does not). */
 int dt_rlock_count(dt_rlock *lock, long *count);
 
+/* Writes which thread holds the lock (its pthread_t as an integer, 0 if
+ * none) and how many times, as a snapshot for diagnostics: it may be stale
+ * as soon as it is read. */
+int dt_rlock_owner(dt_rlock *lock, unsigned long *owner, long *count);
+
 /* Releases every level the calling thread holds and writes their number to
  * *count (for a later dt_rlock_acquire_restore). DT_ENOTOWNER / DT_ENOTLOCKED
  * if the calling thread does not hold it. */
@@ -231,6 +236,10 @@ int dt_cond_notify_all(dt_cond *cond);
  * interrupt callback (a wait with no callback returns DT_EINTERRUPTED).
  * Any thread may call it, with or without the lock. */
 int dt_cond_interrupt(dt_cond *cond);
+
+/* Forgets the condition's waiters and resets its lock (unless foreign).
+ * Only in a child process right after fork(). */
+int dt_cond_reinit_after_fork(dt_cond *cond);
 
 /* The predicate of dt_interruptible_wait: returns > 0 when satisfied, 0 when
  * not, and a negative value to abort the wait with that value as its status. */

@@ -124,6 +124,11 @@ public func dt_cond_interrupt(_ h: OpaquePointer?) -> Int32 {
     withHandle(h, .condition, as: ConditionHandle.self) { $0.condition.interruptWaiters(); return Status.ok.cValue }
 }
 
+@_cdecl("dt_cond_reinit_after_fork")
+public func dt_cond_reinit_after_fork(_ h: OpaquePointer?) -> Int32 {
+    withHandle(h, .condition, as: ConditionHandle.self) { $0.condition.reinitializeAfterFork(); return Status.ok.cValue }
+}
+
 /// The predicate's negative status, carried out of `Condition.wait(until:)`.
 struct PredicateAbort: Error {
     let status: Int32

@@ -55,6 +55,17 @@ public func dt_rlock_count(_ h: OpaquePointer?, _ out: UnsafeMutablePointer<Int>
     withHandle(h, .rlock, as: RecursiveLockHandle.self) { write($0.lock.recursionCount, to: out) }
 }
 
+@_cdecl("dt_rlock_owner")
+public func dt_rlock_owner(
+    _ h: OpaquePointer?, _ owner: UnsafeMutablePointer<UInt>?, _ count: UnsafeMutablePointer<Int>?
+) -> Int32 {
+    guard let owner, let count else { return Status.invalidArgument.cValue }
+    return withHandle(h, .rlock, as: RecursiveLockHandle.self) { handle in
+        (owner.pointee, count.pointee) = handle.lock.ownerSnapshot
+        return Status.ok.cValue
+    }
+}
+
 @_cdecl("dt_rlock_release_save")
 public func dt_rlock_release_save(_ h: OpaquePointer?, _ out: UnsafeMutablePointer<Int>?) -> Int32 {
     guard let out else { return Status.invalidArgument.cValue }

@@ -96,6 +96,8 @@ public final class AsyncWaiter<T>: @unchecked Sendable {
         while true {
             let s = state.pointer.pointee.load(ordering: .acquiring)
             if s & 3 == Self.done { return outcome! }
+            // A zero (or elapsed) timeout polls without parking.
+            if deadline.hasPassed { throw .timedOut }
             if s & Self.parkedFlag == 0,
                !state.pointer.pointee.compareExchange(expected: s, desired: s | Self.parkedFlag, ordering: .relaxed).exchanged {
                 continue

@@ -107,6 +107,15 @@ public final class Condition: Lockable, @unchecked Sendable {
         sequence.wakeAll()
     }
 
+    /// Forgets the waiters, and resets the lock if it is a `Lock` or
+    /// `RecursiveLock`. Only for a child process right after `fork()`, where
+    /// the threads that waited or held the lock no longer exist.
+    public func reinitializeAfterFork() {
+        waiters.store(0, ordering: .relaxed)
+        if let lock = lock as? Lock { lock.reinitializeAfterFork() }
+        if let lock = lock as? RecursiveLock { lock.reinitializeAfterFork() }
+    }
+
     private func checkHeld() throws(DupThreadingError) {
         if lock.isHeldByCurrentThread == false { throw .notOwner }
     }

@@ -27,6 +27,14 @@ public final class RecursiveLock: WaitableLock, @unchecked Sendable {
         inner.owner.load(ordering: .relaxed) == currentThreadID()
     }
 
+    /// Which thread holds the lock and how many times, for diagnostics such as
+    /// a repr: a snapshot that may be stale by the time it is read. The thread
+    /// is its `pthread_t` as an integer, 0 when the lock is free.
+    public var ownerSnapshot: (thread: UInt, count: Int) {
+        let thread = inner.owner.load(ordering: .relaxed)
+        return thread == 0 ? (0, 0) : (thread, depth.load(ordering: .relaxed))
+    }
+
     /// How many times the calling thread holds the lock: 0 if it does not hold it.
     public var recursionCount: Int {
         isOwnedByCurrentThread ? depth.load(ordering: .relaxed) : 0

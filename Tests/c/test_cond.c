@@ -1,6 +1,8 @@
 /* dt_cond and dt_interruptible_wait: notify, timeouts, interrupt, misuse. */
 #include "harness.h"
 
+#include <sys/wait.h>
+
 #include <math.h>
 
 static dt_cond *g_c;
@@ -231,8 +233,60 @@ static void test_interrupt(void) {
     CHECK_ST(dt_cond_free(g_c), DT_OK);
 }
 
+/* Waits on the condition until the flag is set, recording that it waits. */
+typedef struct fork_waiter {
+    dt_cond *cond;
+    volatile int waiting;
+    volatile int stop;
+} fork_waiter;
+
+static int stop_set(void *arg) { return ((fork_waiter *)arg)->stop; }
+
+static void wait_for_stop(void *arg) {
+    fork_waiter *w = (fork_waiter *)arg;
+    CHECK_ST(dt_cond_acquire(w->cond), DT_OK);
+    w->waiting = 1;
+    CHECK_ST(dt_interruptible_wait(w->cond, stop_set, w, NULL, NULL, 30.0), DT_OK);
+    CHECK_ST(dt_cond_release(w->cond), DT_OK);
+}
+
+/* In a fork child the waiting thread no longer exists: the condition still
+ * counts it (free says busy) until dt_cond_reinit_after_fork forgets it. */
+static void test_reinit_after_fork(void) {
+    fork_waiter w = {NULL, 0, 0};
+    th_thread t;
+    pid_t child;
+    int status = -1;
+    double deadline;
+    CHECK_ST(dt_cond_new(NULL, &w.cond), DT_OK);
+    th_start(&t, wait_for_stop, &w);
+    deadline = th_deadline(10.0);
+    while (!w.waiting && !th_expired(deadline)) th_sleep_ms(1);
+    /* Once we can take the lock, the waiter has released it inside its wait. */
+    CHECK_ST(dt_cond_acquire(w.cond), DT_OK);
+    CHECK_ST(dt_cond_free(w.cond), DT_EBUSY);
+    child = fork();
+    if (child == 0) {
+        /* Child: we hold the lock (our thread survived the fork), the waiter does not exist. */
+        int ok = dt_cond_free(w.cond) == DT_EBUSY && dt_cond_reinit_after_fork(w.cond) == DT_OK &&
+                 dt_cond_release(w.cond) == DT_ENOTLOCKED && dt_cond_acquire(w.cond) == DT_OK &&
+                 dt_cond_release(w.cond) == DT_OK && dt_cond_free(w.cond) == DT_OK;
+        _exit(ok ? 0 : 1);
+    }
+    CHECK(child > 0);
+    CHECK(waitpid(child, &status, 0) == child);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    w.stop = 1;
+    CHECK_ST(dt_cond_notify_all(w.cond), DT_OK);
+    CHECK_ST(dt_cond_release(w.cond), DT_OK);
+    th_join(&t, 10.0);
+    CHECK_ST(dt_cond_reinit_after_fork(NULL), DT_EINVAL);
+    CHECK_ST(dt_cond_free(w.cond), DT_OK);
+}
+
 int main(void) {
     th_begin("cond");
+    test_reinit_after_fork();
     test_misuse();
     test_timeouts();
     test_notify();

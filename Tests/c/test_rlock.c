@@ -141,8 +141,52 @@ static void test_misuse(void) {
     CHECK_ST(dt_rlock_free(r), DT_OK);
 }
 
+/* Another thread's view of the owner, for the snapshot test. */
+typedef struct owner_view {
+    dt_rlock *lock;
+    unsigned long expected_owner;
+} owner_view;
+
+static void read_owner(void *arg) {
+    owner_view *view = (owner_view *)arg;
+    unsigned long owner = 0;
+    long count = 0;
+    CHECK_ST(dt_rlock_owner(view->lock, &owner, &count), DT_OK);
+    CHECK(owner == view->expected_owner);
+    CHECK(owner != (unsigned long)pthread_self());
+    CHECK_EQ(count, 2);
+}
+
+static void test_owner_snapshot(void) {
+    dt_rlock *lock;
+    unsigned long owner = 1;
+    long count = 1;
+    th_thread t;
+    owner_view view;
+    CHECK_ST(dt_rlock_new(&lock), DT_OK);
+    CHECK_ST(dt_rlock_owner(lock, &owner, &count), DT_OK);
+    CHECK_EQ(owner, 0);
+    CHECK_EQ(count, 0);
+    CHECK_ST(dt_rlock_acquire(lock), DT_OK);
+    CHECK_ST(dt_rlock_acquire(lock), DT_OK);
+    CHECK_ST(dt_rlock_owner(lock, &owner, &count), DT_OK);
+    CHECK(owner == (unsigned long)pthread_self());
+    CHECK_EQ(count, 2);
+    view.lock = lock;
+    view.expected_owner = (unsigned long)pthread_self();
+    th_start(&t, read_owner, &view);
+    th_join(&t, 10.0);
+    CHECK_ST(dt_rlock_owner(lock, NULL, &count), DT_EINVAL);
+    CHECK_ST(dt_rlock_owner(lock, &owner, NULL), DT_EINVAL);
+    CHECK_ST(dt_rlock_owner(NULL, &owner, &count), DT_EINVAL);
+    CHECK_ST(dt_rlock_release(lock), DT_OK);
+    CHECK_ST(dt_rlock_release(lock), DT_OK);
+    CHECK_ST(dt_rlock_free(lock), DT_OK);
+}
+
 int main(void) {
     th_begin("rlock");
+    test_owner_snapshot();
     test_depth();
     test_save_restore();
     test_misuse();
