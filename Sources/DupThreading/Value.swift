@@ -46,9 +46,20 @@ public final class Value<T>: Lockable, @unchecked Sendable {
     @inlinable
     public func transform<E: Error>(_ fn: (T) throws(E) -> T) throws(E) -> T {
         lock.acquire()
-        defer { lock.releaseOwned() }
-        let new = try fn(storage)
+        let new: T
+        do throws(E) {
+            new = try fn(storage)
+        } catch {
+            lock.releaseOwned()
+            throw error
+        }
+        // Move the old value out before storing and let it go only after the
+        // lock is released, as `set` does: destroyed during the store itself,
+        // a deinit that uses this Value would trap (overlapping access).
+        let old = storage
         storage = new
+        lock.releaseOwned()
+        withExtendedLifetime(old) {}
         return new
     }
 
