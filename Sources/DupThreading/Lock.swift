@@ -90,6 +90,8 @@ public final class Lock: WaitableLock, @unchecked Sendable {
             }
             if s == 2 { break }
         }
+        // Without a hook there is nobody to consult, so park until the deadline.
+        let slice = interrupt == nil ? UInt64.max : InterruptHookDefaults.safetyIntervalNanoseconds
         while true {
             // Mark the lock contended before parking. If it was free, we now
             // hold it (state 2 is conservative: the release will wake one
@@ -99,8 +101,7 @@ public final class Lock: WaitableLock, @unchecked Sendable {
                 return .satisfied
             }
             if deadline.hasPassed { return .timedOut }
-            let wake = deadline.nextWake(safetyInterval: InterruptHookDefaults.safetyIntervalNanoseconds)
-            switch state.park(whileEqualTo: 2, until: wake) {
+            switch state.park(whileEqualTo: 2, until: deadline.nextWake(safetyInterval: slice)) {
             case .woken:
                 continue
             case .signalled, .timedOut:
