@@ -50,13 +50,8 @@ public func dt_value_get(_ h: OpaquePointer?, _ out: UnsafeMutablePointer<Unsafe
             out.pointee = handle.value.get()
         } else {
             // Retain under the lock, so a concurrent set cannot release it
-            // first. Plain acquire/release (no inout access held): the hook
-            // may use this Value again, and the lock is reentrant.
-            handle.value.acquire()
-            let p = handle.value.get()
-            handle.retain(p)
-            try? handle.value.release()
-            out.pointee = p
+            // first. The hook may use this Value again: the lock is reentrant.
+            out.pointee = handle.value.read { p in handle.retain(p); return p }
         }
         return Status.ok.cValue
     }
@@ -78,25 +73,31 @@ public func dt_value_transform(
 ) -> Int32 {
     guard let fn else { return Status.invalidArgument.cValue }
     return withHandle(h, .value, as: ValueHandle.self) { handle in
-        // Plain acquire/release around the callback (no inout access held),
-        // so the callback may use this Value again: the lock is reentrant.
-        handle.value.acquire()
-        var new: UnsafeMutableRawPointer?
-        let status = fn(ctx, handle.value.get(), &new)
-        var replaced: UnsafeMutableRawPointer?
-        if status == 0 {
-            handle.retain(new)  // the Value's reference
-            replaced = handle.value.exchange(new)
-            if let result {
-                handle.retain(new)  // the caller's reference
-                result.pointee = new
+        do throws(TransformFailure) {
+            // The callback runs under the lock and may use this Value again.
+            let (previous, current) = try handle.value.replace { current throws(TransformFailure) in
+                var new: UnsafeMutableRawPointer?
+                let status = fn(ctx, current, &new)
+                guard status == 0 else { throw TransformFailure(status: status) }
+                handle.retain(new)  // the Value's reference
+                // The caller's, taken under the lock: a concurrent set could
+                // otherwise release the new value before we hand it out.
+                if result != nil { handle.retain(new) }
+                return new
             }
+            result?.pointee = current
+            // Outside the lock, so a release hook that reenters cannot deadlock.
+            handle.release(previous)
+            return Status.ok.cValue
+        } catch {
+            return error.status
         }
-        try? handle.value.release()
-        // Outside the lock, so a release hook that reenters cannot deadlock.
-        handle.release(replaced)
-        return status
     }
+}
+
+/// A transform callback's non-zero status, carried out of `Value.replace`.
+struct TransformFailure: Error {
+    let status: Int32
 }
 
 @_cdecl("dt_value_acquire")

@@ -1,12 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
+import CDupThreadingShims
 
-/// A cheap, non-zero identifier of the calling thread, unique among live threads.
-/// Used to track lock ownership.
+/// A cheap, non-zero identifier of the calling thread, unique among live
+/// threads and equal to its `pthread_self()`. Used to track lock ownership.
 @inlinable
 func currentThreadID() -> UInt {
-    UInt(pthread_self())
+    UInt(dupthreading_shim_thread_id())
 }

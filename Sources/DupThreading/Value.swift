@@ -10,8 +10,11 @@
 /// that touches the container cannot deadlock on it.
 public final class Value<T>: Lockable, @unchecked Sendable {
     @usableFromInline let lock = RecursiveLock()
-    // Guarded by `lock`.
-    @usableFromInline var storage: T
+    // Guarded by `lock`. Every access is made with the lock held and, except in
+    // `withLock` (whose body must not reenter, as documented there), ends
+    // before any user code runs; so the run-time exclusivity check would only
+    // cost time on every call.
+    @exclusivity(unchecked) @usableFromInline var storage: T
 
     /// Creates a container holding `value`.
     public init(_ value: T) { storage = value }
@@ -42,9 +45,18 @@ public final class Value<T>: Lockable, @unchecked Sendable {
 
     /// Calls `fn` with the current value while holding exclusive access, stores
     /// what it returns and returns that. If `fn` throws, the stored value is
-    /// unchanged, the lock is released, and the error propagates.
+    /// unchanged, the lock is released, and the error propagates. `fn` may use
+    /// this Value again (the lock is reentrant).
     @inlinable
     public func transform<E: Error>(_ fn: (T) throws(E) -> T) throws(E) -> T {
+        try replace(fn).current
+    }
+
+    /// Like `transform`, and also returns the value that was replaced. The
+    /// replaced value is handed back after the lock is released, so that its
+    /// `deinit` may use this Value.
+    @inlinable
+    public func replace<E: Error>(_ fn: (T) throws(E) -> T) throws(E) -> (previous: T, current: T) {
         lock.acquire()
         let new: T
         do throws(E) {
@@ -53,14 +65,20 @@ public final class Value<T>: Lockable, @unchecked Sendable {
             lock.releaseOwned()
             throw error
         }
-        // Move the old value out before storing and let it go only after the
-        // lock is released, as `set` does: destroyed during the store itself,
-        // a deinit that uses this Value would trap (overlapping access).
         let old = storage
         storage = new
         lock.releaseOwned()
-        withExtendedLifetime(old) {}
-        return new
+        return (old, new)
+    }
+
+    /// Calls `body` with the current value while holding exclusive access and
+    /// returns its result. Unlike `withLock`, `body` gets a copy, so it may
+    /// use this Value again (the lock is reentrant).
+    @inlinable
+    public func read<R, E: Error>(_ body: (T) throws(E) -> R) throws(E) -> R {
+        lock.acquire()
+        defer { lock.releaseOwned() }
+        return try body(storage)
     }
 
     /// Runs `body` with exclusive, mutable access to the stored value and

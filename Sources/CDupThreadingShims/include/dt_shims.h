@@ -23,4 +23,23 @@ int dupthreading_shim_futex_wait(uint32_t *word, uint32_t expected, const struct
  * Returns how many were woken, or a negative errno. */
 int dupthreading_shim_futex_wake(uint32_t *word, int32_t count);
 
+/* A non-zero identifier of the calling thread, equal to pthread_self()
+ * as an integer. Where the compiler can read the thread pointer directly
+ * (glibc's pthread_self() returns exactly that on x86_64) this
+ * is one instruction instead of a library call. */
+#if defined(__GLIBC__) && defined(__x86_64__) && defined(__has_builtin)
+#if __has_builtin(__builtin_thread_pointer)
+#define DUPTHREADING_SHIM_THREAD_POINTER 1
+#endif
+#endif
+
+#ifdef DUPTHREADING_SHIM_THREAD_POINTER
+static inline uintptr_t dupthreading_shim_thread_id(void) {
+    return (uintptr_t)__builtin_thread_pointer();
+}
+#else
+#include <pthread.h>
+static inline uintptr_t dupthreading_shim_thread_id(void) { return (uintptr_t)pthread_self(); }
+#endif
+
 #endif
