@@ -173,12 +173,21 @@ static PyObject *value_transform(ValueObject *self, PyObject *const *args, Py_ss
         static const char *const names[] = {"fn"};
         if (dtpy_parse("transform", args, nargs, kwnames, names, 1, 1, &c.fn) < 0) return NULL;
     }
-    /* Our own hold first: fn runs Python code, during which other threads
-     * (GIL switches) must see the Value busy, and the library's internal
-     * acquire must find it already ours rather than block with the GIL. */
-    if (dtpy_value_acquire(self, -1) < 0) return NULL;
-    int rc = dt_value_transform(self->handle, transform_body, &c, NULL);
-    value_unlock(self);
+    int rc;
+    if (self->busy == 0) {
+        /* Free: the library's internal acquire cannot block, and holds the
+         * Value while fn runs. Count that hold, so that other threads (fn may
+         * let the GIL go) see the Value busy and wait for it properly. */
+        self->busy++;
+        rc = dt_value_transform(self->handle, transform_body, &c, NULL);
+        self->busy--;
+    } else {
+        /* Our own hold first: the library's internal acquire must find the
+         * Value already ours rather than block with the GIL. */
+        if (dtpy_value_acquire(self, -1) < 0) return NULL;
+        rc = dt_value_transform(self->handle, transform_body, &c, NULL);
+        value_unlock(self);
+    }
     Py_XDECREF(c.current); /* a replaced value's __del__ runs after the release */
     if (rc == DT_OK) return c.result;
     Py_XDECREF(c.result);
