@@ -40,7 +40,7 @@ public final class Lock: WaitableLock, @unchecked Sendable {
     }
 
     /// `acquire()` for a caller that already knows its thread ID.
-    @inlinable
+    @inlinable @inline(__always)
     func acquire(as me: UInt) {
         if !tryAcquire(as: me) {
             _ = acquireSlow(deadline: .never, interrupt: nil)
@@ -54,7 +54,7 @@ public final class Lock: WaitableLock, @unchecked Sendable {
     }
 
     /// `tryAcquire()` for a caller that already knows its thread ID.
-    @inlinable
+    @inlinable @inline(__always)
     func tryAcquire(as me: UInt) -> Bool {
         // Acquire ordering: everything the previous holder wrote before its
         // release is visible to us once we own the lock.
@@ -80,16 +80,9 @@ public final class Lock: WaitableLock, @unchecked Sendable {
     /// Like `acquire(timeout:interrupt:)`, with an absolute deadline.
     @usableFromInline
     func acquireSlow(deadline: Deadline, interrupt: InterruptHook?) -> WaitOutcome {
-        // Spin briefly: a lock is usually held for a short time, and parking
-        // costs two system calls.
-        for _ in 0..<100 {
-            let s = state.pointer.pointee.load(ordering: .relaxed)
-            if s == 0, state.pointer.pointee.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged {
-                owner.store(currentThreadID(), ordering: .relaxed)
-                return .satisfied
-            }
-            if s == 2 { break }
-        }
+        // No spinning before parking (like glibc's default mutex): spinning
+        // waiters pull the lock's cache line away from the holder, which
+        // measured slower under contention on two cores.
         // Without a hook there is nobody to consult, so park until the deadline.
         let slice = interrupt == nil ? UInt64.max : InterruptHookDefaults.safetyIntervalNanoseconds
         while true {
@@ -130,7 +123,7 @@ public final class Lock: WaitableLock, @unchecked Sendable {
         unlock()
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     func unlock() {
         owner.store(0, ordering: .relaxed)
         // Release ordering: our writes under the lock happen-before the next

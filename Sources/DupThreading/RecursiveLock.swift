@@ -41,11 +41,11 @@ public final class RecursiveLock: WaitableLock, @unchecked Sendable {
     }
 
     /// Blocks until the calling thread holds the lock (once more).
-    @inlinable
+    @inlinable @inline(__always)
     public func acquire() {
         let me = currentThreadID()
         if inner.owner.load(ordering: .relaxed) == me {
-            depth.wrappingAdd(1, ordering: .relaxed)
+            addLevel()
             return
         }
         inner.acquire(as: me)
@@ -57,12 +57,20 @@ public final class RecursiveLock: WaitableLock, @unchecked Sendable {
     public func tryAcquire() -> Bool {
         let me = currentThreadID()
         if inner.owner.load(ordering: .relaxed) == me {
-            depth.wrappingAdd(1, ordering: .relaxed)
+            addLevel()
             return true
         }
         guard inner.tryAcquire(as: me) else { return false }
         depth.store(1, ordering: .relaxed)
         return true
+    }
+
+    /// One more level for the owner. Saturates at `Int.max`, which only a
+    /// huge restored depth can reach: wrapping would make a release trap.
+    @inlinable @inline(__always)
+    func addLevel() {
+        let d = depth.load(ordering: .relaxed)
+        depth.store(d == .max ? d : d + 1, ordering: .relaxed)
     }
 
     /// Blocks until the lock is held, the timeout passes (`nil`: never), or
@@ -90,7 +98,7 @@ public final class RecursiveLock: WaitableLock, @unchecked Sendable {
     }
 
     /// Releases one level; the calling thread must hold the lock.
-    @inlinable
+    @inlinable @inline(__always)
     func releaseOwned() {
         let remaining = depth.load(ordering: .relaxed) - 1
         depth.store(remaining, ordering: .relaxed)
