@@ -24,11 +24,11 @@ public typealias InterruptHook = () -> Bool
 /// Tunables for interruptible waits.
 public enum InterruptHookDefaults {
     /// How often an otherwise undisturbed interruptible wait consults its
-    /// hook: once a second. This only bounds the rare case of a signal that
+    /// hook: every two seconds. This only bounds the rare case of a signal that
     /// lands between the hook's last check and the thread parking; every other
     /// disturbance is seen at once.
-    public static let safetyInterval: Duration = .seconds(1)
+    public static let safetyInterval: Duration = .seconds(2)
 
     @usableFromInline
-    static let safetyIntervalNanoseconds: UInt64 = 1_000_000_000
+    static let safetyIntervalNanoseconds: UInt64 = 2_000_000_000
 }
