@@ -39,7 +39,7 @@ if [ -z "${SKIP_TSAN:-}" ]; then
 fi
 run_suite "C tests (CTest)" cmake --workflow --preset default
 run_suite "Python tests (pytest)" python_tests
-run_suite "Benchmarks, quick mode" .venv/bin/python benchmarks/run.py --quick --out bench-results/quick
+run_suite "Benchmarks, quick mode" python3 benchmarks/run.py --quick --out bench-results/quick
 
 echo
 echo "================ summary ================"
