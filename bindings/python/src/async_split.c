@@ -1,167 +1,241 @@
 /*
- * async_split.c: async_split(fn) -> (waiter, caller), over dt_async_split.
+ * async_split.c: async_split(fn) -> (waiter, caller).
  *
- * The caller runs fn on its own thread, with the GIL. The outcome lives in
- * the library, shared by the two halves:
- *   success: the result object (a reference the split owns; free_result
- *            drops it when the last half goes),
- *   failure: a (exception, traceback) tuple as the dt_error payload
- *            (free_data drops it), so every waiter() re-raises the very same
- *            exception object with the traceback it had in fn.
- * A BaseException that is not an Exception (KeyboardInterrupt, SystemExit)
- * is published to the waiters the same way, so they do not hang, and then
- * propagates out of caller() instead of being reported as (False, waiter).
- * A caller discarded without being called makes its waiters raise
- * RuntimeError (the library reports DT_EABANDONED) instead of hanging.
+ * The one-shot state lives here, in the two Python objects, and the library
+ * provides the blocking wait: a dt_cond and dt_interruptible_wait (wakes at
+ * once on notify, ends on Ctrl-C, honours timeouts). We do not use the
+ * library's dt_async_split: it costs about six Swift heap allocations per
+ * split (plus a box here for the result), while most splits are run and
+ * waited on without anybody ever blocking. So a split is two Python objects
+ * and a tuple, and the dt_cond is created only by the first waiter that
+ * actually has to block.
+ *
+ * The waiter holds the state and the outcome:
+ *   state    PENDING -> RUNNING -> RETURNED | RAISED, or PENDING -> ABANDONED
+ *            (the caller was discarded unrun: its dealloc publishes this, so
+ *            waiters raise RuntimeError instead of hanging). Written only with
+ *            the GIL held, with __atomic stores; read with the GIL, except by
+ *            the predicate of a blocked waiter (no GIL), an __atomic load.
+ *   outcome  fn's result (RETURNED), or its exception and traceback (RAISED),
+ *            so that every waiter() re-raises the very same exception object
+ *            from the traceback it had in fn. Owned by the waiter, which shows
+ *            it to the garbage collector (cycles through it are collected).
+ *   cond     NULL until a waiter must block.
+ * The caller holds fn and the waiter (caller() returns it, as duplicity's
+ * does); the waiter does not refer to the caller, so dropping an unrun caller
+ * reaches its dealloc.
+ *
+ * caller() claims PENDING -> RUNNING with the GIL (a second call raises
+ * RuntimeError without running fn), runs fn with the GIL, stores the outcome
+ * and publishes it: the state store, then, if the dt_cond exists, a wake-up
+ * of its waiters (see publish). A BaseException that is not an Exception
+ * (KeyboardInterrupt, SystemExit) is published the same way, then propagates
+ * out of caller() instead of being reported as (False, waiter).
+ *
+ * The GIL and the condition's lock. No thread that holds the condition's
+ * lock ever waits for the GIL, so the two cannot deadlock:
+ *   - a blocking waiter releases the GIL before it takes the lock, and
+ *     releases the lock (when dt_interruptible_wait returns) before it takes
+ *     the GIL back. While it holds the lock it only reads the state
+ *     atomically (the predicate); the library calls the interrupt callback,
+ *     which may take the GIL, without the lock held;
+ *   - the publisher takes and at once releases the lock with the GIL held,
+ *     an exception to dtpy.h's GIL rule: it can wait there only for a
+ *     GIL-less waiter's short critical section, never for Python code.
+ * No wake-up is lost: the cond pointer is created and read with the GIL, and
+ * the publisher stores the state and reads the pointer under one hold of the
+ * GIL, so a waiter that creates the cond too late for that read sees the
+ * state stored; a waiter that parks on an existing cond is woken as publish
+ * explains.
  */
 #include "dtpy.h"
 
 #include <math.h>
 
+enum { PENDING, RUNNING, RETURNED, RAISED, ABANDONED, CLEARED };
+/* state >= DONE: the outcome is known (CLEARED: dropped by the collector). */
+#define DONE RETURNED
+
 typedef struct {
     PyObject_HEAD
-    dt_waiter *handle;
-    /* The caller half is freed: our handle is the outcome's only owner, so
-     * the garbage collector may see (and break) cycles through it. */
-    int caller_gone;
+    vectorcallfunc vectorcall;
+    int state;
+    PyObject *result;    /* RETURNED */
+    PyObject *exc, *tb;  /* RAISED; tb may be NULL */
+    dt_cond *cond;       /* created by the first waiter that must block */
     PyObject *weakrefs;
 } WaiterObject;
 
 typedef struct {
     PyObject_HEAD
-    dt_caller *handle;
-    PyObject *fn;         /* NULL once run (or when discarded) */
+    vectorcallfunc vectorcall;
+    PyObject *fn;         /* NULL once run (or cleared by the collector) */
     WaiterObject *waiter; /* returned by caller(), as duplicity does */
-    PyObject *base_exc;   /* a non-Exception fn raised, for caller() to re-raise */
-    int started;
 } CallerObject;
 
-/* free_result / free_data: the library drops the outcome when the last
- * handle is freed. This extension frees handles only with the GIL held, but
- * take it anyway (a no-op when held) so that no future path can DECREF
- * without it. */
-static void decref_gil_safe(void *obj) {
-    PyGILState_STATE state = PyGILState_Ensure();
-    Py_DECREF((PyObject *)obj);
-    PyGILState_Release(state);
+static inline int load_state(WaiterObject *w) { return __atomic_load_n(&w->state, __ATOMIC_ACQUIRE); }
+static inline void store_state(WaiterObject *w, int s) { __atomic_store_n(&w->state, s, __ATOMIC_RELEASE); }
+
+/* ======================================================================= */
+/* Publishing and waiting                                                   */
+/* ======================================================================= */
+
+/* With the GIL: sets the final state (the outcome fields are already
+ * stored) and wakes the waiters that blocked, if any ever did.
+ *
+ * The wake-up is dt_cond_interrupt, which needs no lock, rather than
+ * dt_cond_notify_all, which must be called with the lock held: a waiter woken
+ * while we still hold the lock must park again on the lock, one more context
+ * switch per hand-off (about 10% of a hand-off to a worker thread). The empty
+ * acquire/release before it is what makes it lose no wake-up: a waiter reads
+ * the state and the condition's wake-up sequence under the lock. If it did so
+ * before our acquire, the interrupt moves that sequence and the waiter wakes;
+ * if after our release, it sees the state we stored. A waiter's
+ * interrupt_unless_known finds the outcome known and returns 0 without the
+ * GIL, so the interrupt counts as a spurious wake-up and the predicate ends
+ * the wait. (The calls cannot fail: the condition has its own lock.) */
+static void publish(WaiterObject *w, int state) {
+    store_state(w, state);
+    if (w->cond != NULL && dt_cond_acquire(w->cond) == DT_OK) {
+        (void)dt_cond_release(w->cond);
+        (void)dt_cond_interrupt(w->cond);
+    }
 }
 
-/* dt_async_fn: runs on the thread that called caller(), which holds the GIL. */
-static int async_body(void *ctx, void **result, dt_error *error) {
-    CallerObject *self = ctx;
-    PyObject *r = NULL;
-    if (self->fn != NULL)
-        r = PyObject_CallNoArgs(self->fn);
-    else /* cleared by the garbage collector: cannot be reached, but be safe */
-        PyErr_SetString(PyExc_RuntimeError, "the async_split function was cleared");
-    if (r != NULL) {
-        *result = r; /* the split owns this reference */
-        return 0;
+/* A waiter blocked in dt_interruptible_wait, without the GIL. */
+typedef struct {
+    dtpy_blocking b; /* for dtpy_interrupt */
+    WaiterObject *self;
+} blocked_waiter;
+
+/* dt_predicate_fn: runs without the GIL, with the condition's lock. */
+static int outcome_known(void *ctx) { return load_state(((blocked_waiter *)ctx)->self) >= DONE; }
+
+/* dt_interrupt_fn: runs without the GIL or the lock. publish's wake-up needs
+ * no GIL; anything else (a signal, the one-second safety interval) gets
+ * dtpy_interrupt, which takes the GIL to run signal handlers (Ctrl-C). */
+static int interrupt_unless_known(void *ctx) {
+    blocked_waiter *bw = ctx;
+    return load_state(bw->self) >= DONE ? 0 : dtpy_interrupt(&bw->b);
+}
+
+/* With the GIL, the outcome not known yet, timeout != 0 (-1: forever).
+ * Blocks without the GIL until the outcome is published. Returns 0 then, or
+ * -1 with TimeoutError, KeyboardInterrupt (Ctrl-C) or another exception. */
+static int wait_for_outcome(WaiterObject *self, double timeout) {
+    if (self->cond == NULL) {
+        dt_cond *cond = NULL;
+        int rc = dt_cond_new(NULL, &cond); /* its own lock: never shared */
+        if (rc != DT_OK) return dtpy_raise(rc, NULL), -1;
+        self->cond = cond;
     }
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
-    PyErr_NormalizeException(&type, &value, &tb);
-    if (tb != NULL) PyException_SetTraceback(value, tb);
-    if (!PyErr_GivenExceptionMatches(value, PyExc_Exception)) self->base_exc = Py_NewRef(value);
-    error->code = 1;
-    error->data = PyTuple_Pack(2, value, tb != NULL ? tb : Py_None);
-    if (error->data != NULL)
-        error->free_data = decref_gil_safe;
-    else
-        PyErr_Clear(); /* out of memory: the waiters will say the exception was lost */
-    Py_XDECREF(type);
-    Py_XDECREF(value);
-    Py_XDECREF(tb);
-    return 1;
+    /* A signal that arrived just before we park would otherwise wait for the
+     * library's one-second safety interval: handle it now (cheap). Its
+     * handler may have run the caller, hence the second look. */
+    if (PyErr_CheckSignals() < 0) return -1;
+    if (load_state(self) >= DONE) return 0;
+    /* Whoever calls waiter() should own a reference for the call; the wait
+     * may be long and the dt_cond (freed by our dealloc) must outlive it. */
+    Py_INCREF(self);
+    dt_cond *cond = self->cond;
+    blocked_waiter bw = {.self = self};
+    DTPY_RELEASE_GIL(&bw.b);
+    int rc = dt_cond_acquire(cond); /* held only briefly, by threads that never wait for the GIL */
+    if (rc == DT_OK) {
+        rc = dt_interruptible_wait(cond, outcome_known, &bw, interrupt_unless_known, &bw,
+                                   timeout < 0 ? DT_WAIT_FOREVER : timeout);
+        int released = dt_cond_release(cond); /* before taking the GIL back */
+        if (rc == DT_OK) rc = released;
+    }
+    DTPY_TAKE_GIL(&bw.b);
+    Py_DECREF(self);
+    switch (rc) {
+    case DT_OK: return 0;
+    case DT_ETIMEDOUT: return dtpy_raise(rc, "the async_split function has not finished yet"), -1;
+    default: return dtpy_raise(rc, NULL), -1; /* DT_EINTERRUPTED keeps KeyboardInterrupt */
+    }
 }
 
 /* ======================================================================= */
 /* The waiter                                                               */
 /* ======================================================================= */
 
-static PyObject *raise_failure(const dt_error *error) {
-    PyObject *payload = error->data;
-    if (payload == NULL)
-        return PyErr_Format(PyExc_RuntimeError, "the async_split function failed; its exception was lost");
-    PyObject *exc = PyTuple_GET_ITEM(payload, 0), *tb = PyTuple_GET_ITEM(payload, 1);
-    /* Restart from fn's traceback each time; raising adds our frames. */
-    PyErr_Restore(Py_NewRef(Py_TYPE(exc)), Py_NewRef(exc), tb == Py_None ? NULL : Py_NewRef(tb));
-    return NULL;
+/* With the GIL, the outcome known: fn's result, or its exception raised again. */
+static PyObject *outcome(WaiterObject *self) {
+    switch (self->state) {
+    case RETURNED: return Py_NewRef(self->result);
+    case RAISED:
+        /* Restart from fn's traceback each time; raising adds our frames. */
+        PyErr_Restore(Py_NewRef(Py_TYPE(self->exc)), Py_NewRef(self->exc), Py_XNewRef(self->tb));
+        return NULL;
+    case ABANDONED:
+        return dtpy_raise(DT_EABANDONED, "the async_split caller was discarded without being called");
+    default: return PyErr_Format(PyExc_RuntimeError, "the waiter was cleared");
+    }
 }
 
-static PyObject *waiter_call(WaiterObject *self, PyObject *args, PyObject *kwargs) {
-    static char *kwlist[] = {"timeout", NULL};
-    PyObject *timeout_obj = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:waiter", kwlist, &timeout_obj)) return NULL;
+/* waiter(timeout=None): a None or absent timeout waits forever; 0 polls. */
+static int parse_timeout(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, double *timeout) {
+    static const char *const names[] = {"timeout"};
+    PyObject *obj;
+    if (dtpy_parse("waiter", args, nargs, kwnames, names, 1, 0, &obj) < 0) return -1;
+    *timeout = -1.0;
+    if (obj == NULL || obj == Py_None) return 0;
+    double t = PyFloat_AsDouble(obj);
+    if (t == -1.0 && PyErr_Occurred()) return -1;
+    if (isnan(t) || t < 0) {
+        PyErr_SetString(PyExc_ValueError, "timeout must be a non-negative number or None");
+        return -1;
+    }
+    *timeout = isinf(t) ? -1.0 : t;
+    return 0;
+}
+
+static PyObject *waiter_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+    WaiterObject *self = (WaiterObject *)op;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     double timeout = -1.0;
-    if (timeout_obj != Py_None) {
-        timeout = PyFloat_AsDouble(timeout_obj);
-        if (timeout == -1.0 && PyErr_Occurred()) return NULL;
-        if (isnan(timeout) || timeout < 0)
-            return PyErr_Format(PyExc_ValueError, "timeout must be a non-negative number or None");
-        if (isinf(timeout)) timeout = -1.0;
+    if ((nargs != 0 || kwnames != NULL) && parse_timeout(args, nargs, kwnames, &timeout) < 0) return NULL;
+    if (self->state < DONE) {
+        if (timeout == 0) return dtpy_raise(DT_ETIMEDOUT, "the async_split function has not finished yet");
+        if (wait_for_outcome(self, timeout) < 0) return NULL;
     }
-    if (self->handle == NULL) return PyErr_Format(PyExc_RuntimeError, "the waiter was cleared");
-    void *result = NULL;
-    dt_error error = {0, NULL, NULL};
-    /* Fast path, with the GIL: a zero-timeout poll never parks. */
-    int rc = dt_waiter_wait(self->handle, 0.0, NULL, NULL, &result, &error);
-    if (rc == DT_ETIMEDOUT && timeout != 0) {
-        if (PyErr_CheckSignals() < 0) return NULL;
-        dtpy_blocking b;
-        DTPY_RELEASE_GIL(&b);
-        rc = dt_waiter_wait(self->handle, timeout < 0 ? DT_WAIT_FOREVER : timeout, dtpy_interrupt, &b,
-                            &result, &error);
-        DTPY_TAKE_GIL(&b);
-    }
-    switch (rc) {
-    case DT_OK: return Py_NewRef(result != NULL ? (PyObject *)result : Py_None);
-    case DT_EFAILED: return raise_failure(&error);
-    case DT_ETIMEDOUT: return dtpy_raise(rc, "the async_split function has not finished yet");
-    case DT_EABANDONED: return dtpy_raise(rc, "the async_split caller was discarded without being called");
-    default: return dtpy_raise(rc, NULL); /* DT_EINTERRUPTED keeps KeyboardInterrupt */
-    }
+    return outcome(self);
 }
 
-static PyObject *waiter_done(WaiterObject *self, PyObject *unused) {
-    int done = 0;
-    if (self->handle == NULL) Py_RETURN_TRUE;
-    int rc = dt_waiter_done(self->handle, &done);
-    return rc != DT_OK ? dtpy_raise(rc, NULL) : PyBool_FromLong(done);
-}
+static PyObject *waiter_done(WaiterObject *self, PyObject *unused) { return PyBool_FromLong(self->state >= DONE); }
 
 static int waiter_traverse(WaiterObject *self, visitproc visit, void *arg) {
-    int done = 0;
-    if (self->handle != NULL && self->caller_gone && dt_waiter_done(self->handle, &done) == DT_OK && done) {
-        void *result = NULL;
-        dt_error error = {0, NULL, NULL};
-        int rc = dt_waiter_wait(self->handle, 0.0, NULL, NULL, &result, &error); /* done: no wait */
-        if (rc == DT_OK && result != NULL) Py_VISIT((PyObject *)result);
-        if (rc == DT_EFAILED && error.data != NULL) Py_VISIT((PyObject *)error.data);
-    }
+    Py_VISIT(self->result);
+    Py_VISIT(self->exc);
+    Py_VISIT(self->tb);
     return 0;
 }
 
 static int waiter_clear(WaiterObject *self) {
-    if (self->handle != NULL && self->caller_gone) {
-        dt_waiter *handle = self->handle;
-        self->handle = NULL;
-        dt_waiter_free(handle); /* drops the outcome (free_result / free_data) */
-    }
+    /* Only an unreachable waiter is cleared, so nobody is running its caller
+     * or waiting on it. A pending one holds no outcome (nothing to clear). */
+    if (self->state >= DONE) store_state(self, CLEARED);
+    Py_CLEAR(self->result);
+    Py_CLEAR(self->exc);
+    Py_CLEAR(self->tb);
     return 0;
 }
 
 static void waiter_dealloc(WaiterObject *self) {
     PyObject_GC_UnTrack(self);
     if (self->weakrefs != NULL) PyObject_ClearWeakRefs((PyObject *)self);
-    if (self->handle != NULL) dt_waiter_free(self->handle);
+    Py_XDECREF(self->result);
+    Py_XDECREF(self->exc);
+    Py_XDECREF(self->tb);
+    /* Nobody waits on it: a blocked waiter() holds a reference to self. */
+    if (self->cond != NULL) (void)dt_cond_free(self->cond);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static PyObject *waiter_repr(WaiterObject *self) {
-    int done = 1;
-    if (self->handle != NULL) dt_waiter_done(self->handle, &done);
-    return PyUnicode_FromFormat("<%s object (%s) at %p>", Py_TYPE(self)->tp_name, done ? "done" : "pending", self);
+    return PyUnicode_FromFormat("<%s object (%s) at %p>", Py_TYPE(self)->tp_name,
+                                self->state >= DONE ? "done" : "pending", self);
 }
 
 static PyMethodDef waiter_methods[] = {
@@ -174,9 +248,10 @@ PyTypeObject DtPy_WaiterType = {
     .tp_name = "dup_threading.AsyncWaiter",
     .tp_basicsize = sizeof(WaiterObject),
     .tp_dealloc = (destructor)waiter_dealloc,
+    .tp_vectorcall_offset = offsetof(WaiterObject, vectorcall),
     .tp_repr = (reprfunc)waiter_repr,
-    .tp_call = (ternaryfunc)waiter_call,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_call = PyVectorcall_Call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
     .tp_doc = "waiter(timeout=None)\n\nThe front half of async_split(fn): wait for fn to have run, "
               "then return its result or\nre-raise its exception (with fn's traceback). Any thread, any "
               "number of times.\nThe wait releases the GIL and ends on Ctrl-C; TimeoutError if a "
@@ -191,58 +266,75 @@ PyTypeObject DtPy_WaiterType = {
 /* The caller                                                               */
 /* ======================================================================= */
 
-/* After the run: the library no longer needs the caller half. */
-static void free_caller_half(CallerObject *self) {
-    dt_caller_free(self->handle);
-    self->handle = NULL;
-    if (self->waiter != NULL) self->waiter->caller_gone = 1;
+static PyObject *pair(PyObject *first, WaiterObject *waiter) {
+    PyObject *t = PyTuple_New(2);
+    if (t == NULL) return NULL;
+    PyTuple_SET_ITEM(t, 0, Py_NewRef(first));
+    PyTuple_SET_ITEM(t, 1, Py_NewRef((PyObject *)waiter));
+    return t;
 }
 
-static PyObject *caller_call(CallerObject *self, PyObject *args, PyObject *kwargs) {
-    if (PyTuple_GET_SIZE(args) != 0 || (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0))
+/* The vectorcall protocol guarantees that whoever calls us owns a reference
+ * to self, which owns the waiter: both outlive fn, whatever fn drops. */
+static PyObject *caller_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+    CallerObject *self = (CallerObject *)op;
+    if (PyVectorcall_NARGS(nargsf) != 0 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0))
         return PyErr_Format(PyExc_TypeError, "caller() takes no arguments");
-    if (self->started || self->handle == NULL)
+    WaiterObject *w = self->waiter;
+    if (w->state != PENDING)
         return dtpy_raise(DT_EALREADY, "the async_split caller was already called; fn runs only once");
-    self->started = 1; /* set with the GIL before fn runs: a second caller() fails at once */
-    int rc = dt_caller_run(self->handle, NULL); /* calls async_body on this thread */
-    free_caller_half(self);
-    Py_CLEAR(self->fn);
-    switch (rc) {
-    case DT_OK: return PyTuple_Pack(2, Py_True, (PyObject *)self->waiter);
-    case DT_EFAILED:
-        if (self->base_exc != NULL) {
-            PyObject *exc = self->base_exc;
-            self->base_exc = NULL;
-            PyErr_Restore(Py_NewRef(Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
-            return NULL;
-        }
-        return PyTuple_Pack(2, Py_False, (PyObject *)self->waiter);
-    case DT_EALREADY: return dtpy_raise(rc, "the async_split caller was already called; fn runs only once");
-    default: return dtpy_raise(rc, NULL);
+    store_state(w, RUNNING); /* with the GIL, before fn runs: a second caller() fails at once */
+    PyObject *fn = self->fn;   /* our reference, released after the run */
+    self->fn = NULL;
+    PyObject *r;
+    if (fn != NULL) {
+        r = PyObject_CallNoArgs(fn);
+    } else { /* cleared by the garbage collector: cannot be reached, but be safe */
+        PyErr_SetString(PyExc_RuntimeError, "the async_split function was cleared");
+        r = NULL;
     }
+    if (r != NULL) {
+        w->result = r; /* the waiter owns this reference */
+        publish(w, RETURNED);
+        Py_XDECREF(fn);
+        return pair(Py_True, w);
+    }
+    PyObject *type, *exc, *tb;
+    PyErr_Fetch(&type, &exc, &tb);
+    PyErr_NormalizeException(&type, &exc, &tb);
+    if (tb != NULL) PyException_SetTraceback(exc, tb);
+    Py_XDECREF(type);
+    w->exc = exc; /* the waiter owns these references */
+    w->tb = tb;
+    publish(w, RAISED);
+    Py_XDECREF(fn); /* may run Python code: not while an exception is set */
+    if (!PyErr_GivenExceptionMatches(exc, PyExc_Exception)) {
+        /* KeyboardInterrupt, SystemExit...: published, and propagates. */
+        PyErr_Restore(Py_NewRef(Py_TYPE(exc)), Py_NewRef(exc), Py_XNewRef(tb));
+        return NULL;
+    }
+    return pair(Py_False, w);
 }
 
 static int caller_traverse(CallerObject *self, visitproc visit, void *arg) {
     Py_VISIT(self->fn);
     Py_VISIT(self->waiter);
-    Py_VISIT(self->base_exc);
     return 0;
 }
 
 static int caller_clear(CallerObject *self) {
+    /* The waiter stays, for dealloc to abandon it; the waiter's own tp_clear
+     * breaks any cycle through it (through its outcome). */
     Py_CLEAR(self->fn);
-    Py_CLEAR(self->base_exc);
     return 0;
 }
 
 static void caller_dealloc(CallerObject *self) {
     PyObject_GC_UnTrack(self);
-    /* If it never ran, the library drops fn's slot and its waiters get
-     * DT_EABANDONED rather than blocking forever. */
-    if (self->handle != NULL) free_caller_half(self);
+    /* Never run: waiters raise RuntimeError rather than block forever. */
+    if (self->waiter != NULL && self->waiter->state == PENDING) publish(self->waiter, ABANDONED);
     Py_CLEAR(self->fn);
     Py_CLEAR(self->waiter);
-    Py_CLEAR(self->base_exc);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -251,8 +343,9 @@ PyTypeObject DtPy_CallerType = {
     .tp_name = "dup_threading.AsyncCaller",
     .tp_basicsize = sizeof(CallerObject),
     .tp_dealloc = (destructor)caller_dealloc,
-    .tp_call = (ternaryfunc)caller_call,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_vectorcall_offset = offsetof(CallerObject, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
     .tp_doc = "caller()\n\nThe back half of async_split(fn): run fn on this thread, once. Returns "
               "(True, waiter), or\n(False, waiter) if fn raised an Exception. A BaseException such as "
               "KeyboardInterrupt\npropagates (and waiters see it too). A second call raises RuntimeError.",
@@ -263,24 +356,36 @@ PyTypeObject DtPy_CallerType = {
 /* ======================================================================= */
 
 PyObject *dtpy_async_split(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
-    static const char *const names[] = {"fn"};
     PyObject *fn;
-    if (dtpy_parse("async_split", args, nargs, kwnames, names, 1, 1, &fn) < 0) return NULL;
-    WaiterObject *waiter = (WaiterObject *)DtPy_WaiterType.tp_alloc(&DtPy_WaiterType, 0);
-    CallerObject *caller = (CallerObject *)DtPy_CallerType.tp_alloc(&DtPy_CallerType, 0);
-    PyObject *pair = NULL;
-    if (waiter == NULL || caller == NULL) goto done;
-    /* ctx is the caller object: it owns the caller half, the only way to run fn. */
-    int rc = dt_async_split(async_body, caller, decref_gil_safe, &waiter->handle, &caller->handle);
-    if (rc != DT_OK) {
-        dtpy_raise(rc, NULL);
-        goto done;
+    if (nargs == 1 && kwnames == NULL) {
+        fn = args[0]; /* the common call: async_split(fn) */
+    } else {
+        static const char *const names[] = {"fn"};
+        if (dtpy_parse("async_split", args, nargs, kwnames, names, 1, 1, &fn) < 0) return NULL;
     }
-    caller->fn = Py_NewRef(fn);
-    caller->waiter = (WaiterObject *)Py_NewRef(waiter);
-    pair = PyTuple_Pack(2, (PyObject *)waiter, (PyObject *)caller);
-done:
-    Py_XDECREF(waiter);
-    Py_XDECREF(caller);
-    return pair;
+    WaiterObject *w = PyObject_GC_New(WaiterObject, &DtPy_WaiterType);
+    if (w == NULL) return NULL;
+    w->vectorcall = waiter_vectorcall;
+    w->state = PENDING;
+    w->result = w->exc = w->tb = NULL;
+    w->cond = NULL;
+    w->weakrefs = NULL;
+    PyObject_GC_Track(w);
+    CallerObject *c = PyObject_GC_New(CallerObject, &DtPy_CallerType);
+    if (c == NULL) {
+        Py_DECREF(w);
+        return NULL;
+    }
+    c->vectorcall = caller_vectorcall;
+    c->fn = Py_NewRef(fn);
+    c->waiter = w; /* steals our reference; the tuple gets new ones */
+    PyObject_GC_Track(c);
+    PyObject *t = PyTuple_New(2);
+    if (t == NULL) {
+        Py_DECREF(c); /* abandons w, nobody waits on it; frees it */
+        return NULL;
+    }
+    PyTuple_SET_ITEM(t, 0, Py_NewRef((PyObject *)w));
+    PyTuple_SET_ITEM(t, 1, (PyObject *)c);
+    return t;
 }
