@@ -26,7 +26,8 @@
  *  - Blocking calls that take a dt_interrupt_fn consult it when the wait is
  *    disturbed: when a signal handler ran on the waiting thread (whether or not
  *    it was installed with SA_RESTART), when dt_cond_interrupt() was called on
- *    the condition, and at a coarse safety interval of two seconds. If it
+ *    the condition, 25 ms after the thread parks (to catch a signal that
+ *    landed just before it parked) and every two seconds after that. If it
  *    returns non-zero the call returns DT_EINTERRUPTED. It runs on the waiting
  *    thread without the waited-on lock held. NULL means never interrupt.
  *    No wait polls: a notify or a release wakes the waiter at once.

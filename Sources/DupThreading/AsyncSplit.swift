@@ -146,7 +146,7 @@ enum AsyncSplitState {
 /// Not generic, so that the slow path is compiled once.
 @usableFromInline
 func parkUntilDone(_ state: FutexWord, deadline: Deadline, interrupt: InterruptHook?) throws(DupThreadingError) {
-    let slice = interrupt == nil ? UInt64.max : InterruptHookDefaults.safetyIntervalNanoseconds
+    var schedule = HookSchedule(hasHook: interrupt != nil)
     while true {
         let s = state.pointer.pointee.load(ordering: .acquiring)
         if s & AsyncSplitState.phaseMask == AsyncSplitState.done { return }
@@ -157,7 +157,7 @@ func parkUntilDone(_ state: FutexWord, deadline: Deadline, interrupt: InterruptH
                expected: s, desired: s | AsyncSplitState.parkedFlag, ordering: .relaxed).exchanged {
             continue
         }
-        switch state.park(whileEqualTo: s | AsyncSplitState.parkedFlag, until: deadline.nextWake(safetyInterval: slice)) {
+        switch state.park(whileEqualTo: s | AsyncSplitState.parkedFlag, until: schedule.nextWake(deadline)) {
         case .woken:
             continue
         case .signalled:

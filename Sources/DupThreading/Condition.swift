@@ -136,16 +136,18 @@ public final class Condition: Lockable, @unchecked Sendable {
             saved = try lock.releaseForWait()
         } catch {
             waiters.wrappingSubtract(1, ordering: .relaxed)
-            throw error
+            // Ours a moment ago (checkHeld): another thread released it since
+            // (Lock.releaseFromAnyThread). We do not hold it: notOwner, as
+            // documented, not the notLocked the release would report.
+            throw .notOwner
         }
         defer {
             waiters.wrappingSubtract(1, ordering: .relaxed)
             lock.restoreAfterWait(saved)
         }
-        // Without a hook there is nobody to consult, so park until the deadline.
-        let slice = interrupt == nil ? UInt64.max : InterruptHookDefaults.safetyIntervalNanoseconds
+        var schedule = HookSchedule(hasHook: interrupt != nil)
         while true {
-            let parked = sequence.park(whileEqualTo: seq, until: deadline.nextWake(safetyInterval: slice))
+            let parked = sequence.park(whileEqualTo: seq, until: schedule.nextWake(deadline))
             let nowInterruptions = interruptions.load(ordering: .sequentiallyConsistent)
             if nowInterruptions != seenInterruptions {
                 if interrupt?() ?? true { return .interrupted }

@@ -83,8 +83,7 @@ public final class Lock: WaitableLock, @unchecked Sendable {
         // No spinning before parking (like glibc's default mutex): spinning
         // waiters pull the lock's cache line away from the holder, which
         // measured slower under contention on two cores.
-        // Without a hook there is nobody to consult, so park until the deadline.
-        let slice = interrupt == nil ? UInt64.max : InterruptHookDefaults.safetyIntervalNanoseconds
+        var schedule = HookSchedule(hasHook: interrupt != nil)
         while true {
             // Mark the lock contended before parking. If it was free, we now
             // hold it (state 2 is conservative: the release will wake one
@@ -94,13 +93,15 @@ public final class Lock: WaitableLock, @unchecked Sendable {
                 return .satisfied
             }
             if deadline.hasPassed { return .timedOut }
-            switch state.park(whileEqualTo: 2, until: deadline.nextWake(safetyInterval: slice)) {
+            switch state.park(whileEqualTo: 2, until: schedule.nextWake(deadline)) {
             case .woken:
                 continue
-            case .signalled, .timedOut:
-                // A signal handler ran, or the safety interval elapsed: let
-                // the hook decide. A real deadline is caught at the loop top.
+            case .signalled:
                 if let interrupt, interrupt() { return .interrupted }
+            case .timedOut:
+                // The real deadline is handled at the loop top (one last try);
+                // otherwise this was a scheduled check: let the hook decide.
+                if !deadline.hasPassed, let interrupt, interrupt() { return .interrupted }
             }
         }
     }

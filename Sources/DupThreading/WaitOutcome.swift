@@ -13,8 +13,8 @@ public enum WaitOutcome: Equatable, Sendable {
 
 /// Consulted by a blocking call when its wait is disturbed: when a signal
 /// handler ran on the waiting thread, when the condition's waiters were
-/// explicitly interrupted, and at the coarse safety interval
-/// (`InterruptHookDefaults.safetyInterval`). Returns `true` to stop waiting.
+/// explicitly interrupted, and when the wait wakes on its own to check
+/// (`InterruptHookDefaults`). Returns `true` to stop waiting.
 ///
 /// The hook runs on the waiting thread, without the waited-on lock held. It
 /// must not block for long; it may read flags, run signal handlers, or check a
@@ -23,12 +23,40 @@ public typealias InterruptHook = () -> Bool
 
 /// Tunables for interruptible waits.
 public enum InterruptHookDefaults {
-    /// How often an otherwise undisturbed interruptible wait consults its
-    /// hook: every two seconds. This only bounds the rare case of a signal that
-    /// lands between the hook's last check and the thread parking; every other
-    /// disturbance is seen at once.
+    /// When an otherwise undisturbed interruptible wait first consults its
+    /// hook: 25 ms after it parks. This catches a signal that landed between
+    /// the caller's last check and the thread parking (nothing wakes the
+    /// thread for that one); every later disturbance is seen at once.
+    public static let firstCheck: Duration = .milliseconds(25)
+
+    /// How often an undisturbed interruptible wait consults its hook after
+    /// that first check: every two seconds, a backstop that costs nothing.
     public static let safetyInterval: Duration = .seconds(2)
 
     @usableFromInline
+    static let firstCheckNanoseconds: UInt64 = 25_000_000
+
+    @usableFromInline
     static let safetyIntervalNanoseconds: UInt64 = 2_000_000_000
+}
+
+/// When a parked thread wakes on its own to consult its interrupt hook: never
+/// without a hook; with one, `firstCheck` after the first park and then every
+/// `safetyInterval`. A value owned by one wait: not shared between threads.
+@usableFromInline
+struct HookSchedule {
+    @usableFromInline let hasHook: Bool
+    @usableFromInline var parks = 0
+
+    @usableFromInline
+    init(hasHook: Bool) { self.hasHook = hasHook }
+
+    /// The instant the next park ends at the latest.
+    @usableFromInline
+    mutating func nextWake(_ deadline: Deadline) -> MonotonicInstant {
+        guard hasHook else { return deadline.instant }
+        parks += 1
+        return deadline.nextWake(safetyInterval: parks == 1
+            ? InterruptHookDefaults.firstCheckNanoseconds : InterruptHookDefaults.safetyIntervalNanoseconds)
+    }
 }

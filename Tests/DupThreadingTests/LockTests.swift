@@ -279,4 +279,24 @@ final class LockTests: XCTestCase {
         XCTAssertEqual(status & 0x7f, 0, "child killed by a signal")
         XCTAssertEqual((status >> 8) & 0xff, 0, "child failed")
     }
+
+    // An undisturbed wait with a hook consults it shortly after parking (to
+    // catch a signal that landed just before), then only every two seconds.
+    func testHookIsFirstConsultedShortlyAfterParking() throws {
+        let lock = Lock()
+        lock.acquire()
+        let start = nowNanos()
+        let calls = Box<[UInt64]>([])
+        let outcome = try lock.acquire(timeout: .milliseconds(500)) {
+            calls.value.append(nowNanos() - start)
+            return false
+        }
+        XCTAssertEqual(outcome, .timedOut)
+        XCTAssertEqual(calls.value.count, 1, "consulted once in 500 ms: at the first check only")
+        if let first = calls.value.first {
+            XCTAssertGreaterThanOrEqual(first, 20_000_000)
+            XCTAssertLessThan(first, 400_000_000)
+        }
+        try lock.release()
+    }
 }

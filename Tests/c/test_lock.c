@@ -178,21 +178,30 @@ static void test_self_deadlock_handoff(void) {
     CHECK_ST(dt_lock_free(g_lock), DT_OK);
 }
 
-/* The interrupt callback is consulted every two seconds, even when
- * nothing disturbs the wait. */
-static int stop_now(void *ctx) {
-    (void)ctx;
-    return 1;
+/* The interrupt callback is consulted 25 ms after the wait parks and then
+ * every two seconds, even when nothing disturbs the wait. */
+typedef struct consults {
+    int calls;
+    double at_ms[2];
+} consults;
+
+static int stop_on_second(void *ctx) {
+    consults *c = (consults *)ctx;
+    if (c->calls < 2) c->at_ms[c->calls] = th_now_ms();
+    return ++c->calls >= 2;
 }
 
 static void test_safety_interval(void) {
     dt_lock *l;
+    consults c = {0, {0, 0}};
     double t0, ms;
     CHECK_ST(dt_lock_new(&l), DT_OK);
     CHECK_ST(dt_lock_acquire(l), DT_OK);
     t0 = th_now_ms();
-    CHECK_ST(dt_lock_acquire_timed(l, 10.0, stop_now, NULL), DT_EINTERRUPTED);
+    CHECK_ST(dt_lock_acquire_timed(l, 10.0, stop_on_second, &c), DT_EINTERRUPTED);
     ms = th_now_ms() - t0;
+    CHECK_EQ(c.calls, 2);
+    CHECK(c.at_ms[0] - t0 >= 20.0 && c.at_ms[0] - t0 < 1000.0 * th_slow);
     CHECK(ms >= 1900.0 && ms < 4000.0 * th_slow);
     CHECK_ST(dt_lock_release(l), DT_OK);
     CHECK_ST(dt_lock_free(l), DT_OK);

@@ -50,6 +50,8 @@
  */
 #include "dtpy.h"
 
+#include <pthread.h>
+
 #include <math.h>
 
 enum { PENDING, RUNNING, RETURNED, RAISED, ABANDONED, CLEARED };
@@ -63,6 +65,7 @@ typedef struct {
     PyObject *result;    /* RETURNED */
     PyObject *exc, *tb;  /* RAISED; tb may be NULL */
     dt_cond *cond;       /* created by the first waiter that must block */
+    unsigned long cond_fork_generation; /* fork_generation when cond was last usable */
     PyObject *weakrefs;
 } WaiterObject;
 
@@ -80,6 +83,25 @@ static inline void store_state(WaiterObject *w, int s) { __atomic_store_n(&w->st
 /* Publishing and waiting                                                   */
 /* ======================================================================= */
 
+/* Bumped in a fork child. A waiter's condition lock may have been held by a
+ * thread that does not exist in the child; the first use there resets it
+ * (only the forking thread survives, so nothing else can be using it). */
+static unsigned long fork_generation;
+
+static void after_fork_in_child(void) { fork_generation++; }
+
+int dtpy_async_split_init(void) { return pthread_atfork(NULL, NULL, after_fork_in_child) == 0 ? 0 : -1; }
+
+/* With the GIL: the waiter's condition, reset first if we are in a fork
+ * child and it has not been used here yet. NULL if no waiter ever blocked. */
+static dt_cond *usable_cond(WaiterObject *w) {
+    if (w->cond != NULL && w->cond_fork_generation != fork_generation) {
+        (void)dt_cond_reinit_after_fork(w->cond);
+        w->cond_fork_generation = fork_generation;
+    }
+    return w->cond;
+}
+
 /* With the GIL: sets the final state (the outcome fields are already
  * stored) and wakes the waiters that blocked, if any ever did.
  *
@@ -96,9 +118,10 @@ static inline void store_state(WaiterObject *w, int s) { __atomic_store_n(&w->st
  * the wait. (The calls cannot fail: the condition has its own lock.) */
 static void publish(WaiterObject *w, int state) {
     store_state(w, state);
-    if (w->cond != NULL && dt_cond_acquire(w->cond) == DT_OK) {
-        (void)dt_cond_release(w->cond);
-        (void)dt_cond_interrupt(w->cond);
+    dt_cond *cond = usable_cond(w);
+    if (cond != NULL && dt_cond_acquire(cond) == DT_OK) {
+        (void)dt_cond_release(cond);
+        (void)dt_cond_interrupt(cond);
     }
 }
 
@@ -112,7 +135,7 @@ typedef struct {
 static int outcome_known(void *ctx) { return load_state(((blocked_waiter *)ctx)->self) >= DONE; }
 
 /* dt_interrupt_fn: runs without the GIL or the lock. publish's wake-up needs
- * no GIL; anything else (a signal, the one-second safety interval) gets
+ * no GIL; anything else (a signal, the library's scheduled checks) gets
  * dtpy_interrupt, which takes the GIL to run signal handlers (Ctrl-C). */
 static int interrupt_unless_known(void *ctx) {
     blocked_waiter *bw = ctx;
@@ -128,16 +151,17 @@ static int wait_for_outcome(WaiterObject *self, double timeout) {
         int rc = dt_cond_new(NULL, &cond); /* its own lock: never shared */
         if (rc != DT_OK) return dtpy_raise(rc, NULL), -1;
         self->cond = cond;
+        self->cond_fork_generation = fork_generation;
     }
     /* A signal that arrived just before we park would otherwise wait for the
-     * library's one-second safety interval: handle it now (cheap). Its
+     * library's first scheduled check: handle it now (cheap). Its
      * handler may have run the caller, hence the second look. */
     if (PyErr_CheckSignals() < 0) return -1;
     if (load_state(self) >= DONE) return 0;
     /* Whoever calls waiter() should own a reference for the call; the wait
      * may be long and the dt_cond (freed by our dealloc) must outlive it. */
     Py_INCREF(self);
-    dt_cond *cond = self->cond;
+    dt_cond *cond = usable_cond(self);
     blocked_waiter bw = {.self = self};
     DTPY_RELEASE_GIL(&bw.b);
     int rc = dt_cond_acquire(cond); /* held only briefly, by threads that never wait for the GIL */
@@ -369,6 +393,7 @@ PyObject *dtpy_async_split(PyObject *module, PyObject *const *args, Py_ssize_t n
     w->state = PENDING;
     w->result = w->exc = w->tb = NULL;
     w->cond = NULL;
+    w->cond_fork_generation = 0;
     w->weakrefs = NULL;
     PyObject_GC_Track(w);
     CallerObject *c = PyObject_GC_New(CallerObject, &DtPy_CallerType);

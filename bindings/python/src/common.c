@@ -57,7 +57,7 @@ int dtpy_acquire(void *handle, dtpy_try_fn try_fn, dtpy_timed_fn timed_fn, doubl
     if (rc != DT_EBUSY) return dtpy_raise(rc, NULL), -1;
     if (timeout == 0) return 0;
     /* A signal that arrived just before we park would otherwise wait for the
-     * library's one-second safety interval: handle it now (cheap). */
+     * library's first scheduled check: handle it now (cheap). */
     if (PyErr_CheckSignals() < 0) return -1;
     if (busy != NULL) ++*busy; /* we may take the lock while not holding the GIL */
     dtpy_blocking b;

@@ -74,6 +74,8 @@ extern PyTypeObject DtPy_ConditionType;
 extern PyTypeObject DtPy_ValueType;
 extern PyTypeObject DtPy_WaiterType;
 extern PyTypeObject DtPy_CallerType;
+/* Registers the fork handler async_split's conditions need; 0 or -1. */
+int dtpy_async_split_init(void);
 
 extern PyObject *DtPy_NotSupported;
 extern PyObject *DtPy_str_acquire;

@@ -102,6 +102,10 @@ PyMODINIT_FUNC PyInit__native(void) {
         dtpy_add_type(m, &DtPy_CallerType, "AsyncCaller") < 0)
         goto fail;
     if (PyModule_AddStringConstant(m, "LIBRARY_VERSION", dt_version_string()) < 0) goto fail;
+    if (dtpy_async_split_init() < 0) {
+        PyErr_SetString(PyExc_ImportError, "dup_threading: could not register its fork handler");
+        goto fail;
+    }
     return m;
 fail:
     Py_DECREF(m);
