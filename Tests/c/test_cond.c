@@ -233,12 +233,22 @@ static void test_interrupt(void) {
     CHECK_ST(dt_cond_free(g_c), DT_OK);
 }
 
-/* Waits on the condition until the flag is set, recording that it waits. */
+/* Waits on the condition until the flag is set, recording that it waits.
+ * Both flags are guarded by the condition's lock. */
 typedef struct fork_waiter {
     dt_cond *cond;
-    volatile int waiting;
-    volatile int stop;
+    int waiting;
+    int stop;
 } fork_waiter;
+
+static int fork_waiter_waiting(void *arg) {
+    fork_waiter *w = (fork_waiter *)arg;
+    int waiting;
+    dt_cond_acquire(w->cond);
+    waiting = w->waiting;
+    dt_cond_release(w->cond);
+    return waiting;
+}
 
 static int stop_set(void *arg) { return ((fork_waiter *)arg)->stop; }
 
@@ -257,11 +267,9 @@ static void test_reinit_after_fork(void) {
     th_thread t;
     pid_t child;
     int status = -1;
-    double deadline;
     CHECK_ST(dt_cond_new(NULL, &w.cond), DT_OK);
     th_start(&t, wait_for_stop, &w);
-    deadline = th_deadline(10.0);
-    while (!w.waiting && !th_expired(deadline)) th_sleep_ms(1);
+    CHECK(th_wait_until(fork_waiter_waiting, &w, 10.0));
     /* Once we can take the lock, the waiter has released it inside its wait. */
     CHECK_ST(dt_cond_acquire(w.cond), DT_OK);
     CHECK_ST(dt_cond_free(w.cond), DT_EBUSY);
