@@ -2,7 +2,8 @@
 # Builds everything and runs every test suite: the Swift unit tests (plain and
 # under ThreadSanitizer), the C harness through CTest (including valgrind
 # memcheck and the install checks), the Python tests with pytest against the
-# extension installed in .venv, and the benchmarks in quick mode (no timing
+# extension installed in .venv, the reliability checks in CI mode (sanitizer
+# builds, stress, 60 s of fuzzing) and the benchmarks in quick mode (no timing
 # asserts: it only proves they still run).
 #
 #   bash scripts/test.sh            # everything
@@ -39,6 +40,7 @@ if [ -z "${SKIP_TSAN:-}" ]; then
 fi
 run_suite "C tests (CTest)" cmake --workflow --preset default
 run_suite "Python tests (pytest)" python_tests
+run_suite "Reliability (sanitizers, stress, fuzzing), CI mode" bash scripts/reliability.sh --ci
 run_suite "Benchmarks, quick mode" python3 benchmarks/run.py --quick --out bench-results/quick
 
 echo
