@@ -20,6 +20,12 @@ struct FutexWord: @unchecked Sendable {
         pointer.initialize(to: Atomic(initial))
     }
 
+    /// A view of a word allocated elsewhere (see `LockWords`), which frees it.
+    @usableFromInline
+    init(existing pointer: UnsafeMutablePointer<Atomic<UInt32>>) {
+        self.pointer = pointer
+    }
+
     /// Frees the word. Only the owner calls this, once, when no thread can still use it.
     @usableFromInline
     func deallocate() {

@@ -13,25 +13,30 @@ import Synchronization
 /// thread releases it with `releaseFromAnyThread()` or the timeout passes.
 /// Destroying a lock that is still held is allowed; no thread may be waiting on it.
 public final class Lock: WaitableLock, @unchecked Sendable {
-    // state: 0 = unlocked, 1 = locked, 2 = locked and other threads may be parked.
-    @usableFromInline let state = FutexWord(0)
-    // The holder's thread ID, 0 when unlocked. Written only by the holder while
-    // it holds the lock; read by anyone with relaxed ordering, which can only
-    // ever return the caller's own ID if the caller itself wrote it.
-    @usableFromInline let owner = Atomic<UInt>(0)
+    // The state word, the holder and (for RecursiveLock) the depth, in one cache line.
+    @usableFromInline let words = LockWords()
+
+    // 0 = unlocked, 1 = locked, 2 = locked and other threads may be parked.
+    @usableFromInline var state: FutexWord {
+        @inline(__always) get { words.state }
+    }
+    // The holder's thread ID (words.owner), 0 when unlocked, is written only
+    // by the holder while it holds the lock; read by anyone with relaxed
+    // ordering, which can only ever return the caller's own ID if the caller
+    // itself wrote it.
 
     /// Creates an unlocked lock.
     public init() {}
 
     deinit {
-        state.deallocate()
+        words.deallocate()
     }
 
     /// Whether any thread holds the lock right now (a snapshot).
     public var isLocked: Bool { state.pointer.pointee.load(ordering: .relaxed) != 0 }
 
     /// Whether the calling thread holds the lock.
-    public var isHeldByCurrentThread: Bool? { owner.load(ordering: .relaxed) == currentThreadID() }
+    public var isHeldByCurrentThread: Bool? { words.owner.pointee.load(ordering: .relaxed) == currentThreadID() }
 
     /// Blocks until the calling thread holds the lock.
     @inlinable
@@ -59,7 +64,7 @@ public final class Lock: WaitableLock, @unchecked Sendable {
         // Acquire ordering: everything the previous holder wrote before its
         // release is visible to us once we own the lock.
         if state.pointer.pointee.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged {
-            owner.store(me, ordering: .relaxed)
+            words.owner.pointee.store(me, ordering: .relaxed)
             return true
         }
         return false
@@ -89,7 +94,7 @@ public final class Lock: WaitableLock, @unchecked Sendable {
             // hold it (state 2 is conservative: the release will wake one
             // thread even if none is parked, which is harmless).
             if state.pointer.pointee.exchange(2, ordering: .acquiring) == 0 {
-                owner.store(currentThreadID(), ordering: .relaxed)
+                words.owner.pointee.store(currentThreadID(), ordering: .relaxed)
                 return .satisfied
             }
             if deadline.hasPassed { return .timedOut }
@@ -111,7 +116,7 @@ public final class Lock: WaitableLock, @unchecked Sendable {
     @inlinable
     public func release() throws(DupThreadingError) {
         let me = currentThreadID()
-        guard owner.load(ordering: .relaxed) == me else {
+        guard words.owner.pointee.load(ordering: .relaxed) == me else {
             throw state.pointer.pointee.load(ordering: .relaxed) == 0 ? .notLocked : .notOwner
         }
         unlock()
@@ -126,7 +131,7 @@ public final class Lock: WaitableLock, @unchecked Sendable {
 
     @inlinable @inline(__always)
     func unlock() {
-        owner.store(0, ordering: .relaxed)
+        words.owner.pointee.store(0, ordering: .relaxed)
         // Release ordering: our writes under the lock happen-before the next
         // holder's acquire.
         if state.pointer.pointee.exchange(0, ordering: .releasing) == 2 {
@@ -137,7 +142,7 @@ public final class Lock: WaitableLock, @unchecked Sendable {
     /// Resets the lock to unlocked with no owner. Only for a child process
     /// right after `fork()`, where the threads that held the lock no longer exist.
     public func reinitializeAfterFork() {
-        owner.store(0, ordering: .relaxed)
+        words.owner.pointee.store(0, ordering: .relaxed)
         state.pointer.pointee.store(0, ordering: .relaxed)
     }
 

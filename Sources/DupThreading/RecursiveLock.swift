@@ -9,8 +9,8 @@ import Synchronization
 /// a nested acquire touches no shared cache line that other threads write.
 public final class RecursiveLock: WaitableLock, @unchecked Sendable {
     @usableFromInline let inner = Lock()
-    // Written only by the owning thread while it holds `inner`.
-    @usableFromInline let depth = Atomic<Int>(0)
+    // The depth lives in inner.words.depth, written only by the owning thread
+    // while it holds `inner`: in the lock's own cache line.
 
     /// Creates an unlocked recursive lock.
     public init() {}
@@ -24,44 +24,44 @@ public final class RecursiveLock: WaitableLock, @unchecked Sendable {
     /// Whether the calling thread holds the lock.
     @inlinable
     public var isOwnedByCurrentThread: Bool {
-        inner.owner.load(ordering: .relaxed) == currentThreadID()
+        inner.words.owner.pointee.load(ordering: .relaxed) == currentThreadID()
     }
 
     /// Which thread holds the lock and how many times, for diagnostics such as
     /// a repr: a snapshot that may be stale by the time it is read. The thread
     /// is its `pthread_t` as an integer, 0 when the lock is free.
     public var ownerSnapshot: (thread: UInt, count: Int) {
-        let thread = inner.owner.load(ordering: .relaxed)
-        return thread == 0 ? (0, 0) : (thread, depth.load(ordering: .relaxed))
+        let thread = inner.words.owner.pointee.load(ordering: .relaxed)
+        return thread == 0 ? (0, 0) : (thread, inner.words.depth.pointee.load(ordering: .relaxed))
     }
 
     /// How many times the calling thread holds the lock: 0 if it does not hold it.
     public var recursionCount: Int {
-        isOwnedByCurrentThread ? depth.load(ordering: .relaxed) : 0
+        isOwnedByCurrentThread ? inner.words.depth.pointee.load(ordering: .relaxed) : 0
     }
 
     /// Blocks until the calling thread holds the lock (once more).
     @inlinable @inline(__always)
     public func acquire() {
         let me = currentThreadID()
-        if inner.owner.load(ordering: .relaxed) == me {
+        if inner.words.owner.pointee.load(ordering: .relaxed) == me {
             addLevel()
             return
         }
         inner.acquire(as: me)
-        depth.store(1, ordering: .relaxed)
+        inner.words.depth.pointee.store(1, ordering: .relaxed)
     }
 
     /// Takes the lock (once more) if that needs no waiting. Returns whether it did.
     @inlinable
     public func tryAcquire() -> Bool {
         let me = currentThreadID()
-        if inner.owner.load(ordering: .relaxed) == me {
+        if inner.words.owner.pointee.load(ordering: .relaxed) == me {
             addLevel()
             return true
         }
         guard inner.tryAcquire(as: me) else { return false }
-        depth.store(1, ordering: .relaxed)
+        inner.words.depth.pointee.store(1, ordering: .relaxed)
         return true
     }
 
@@ -69,8 +69,8 @@ public final class RecursiveLock: WaitableLock, @unchecked Sendable {
     /// huge restored depth can reach: wrapping would make a release trap.
     @inlinable @inline(__always)
     func addLevel() {
-        let d = depth.load(ordering: .relaxed)
-        depth.store(d == .max ? d : d + 1, ordering: .relaxed)
+        let d = inner.words.depth.pointee.load(ordering: .relaxed)
+        inner.words.depth.pointee.store(d == .max ? d : d + 1, ordering: .relaxed)
     }
 
     /// Blocks until the lock is held, the timeout passes (`nil`: never), or
@@ -83,7 +83,7 @@ public final class RecursiveLock: WaitableLock, @unchecked Sendable {
         let deadline = try Deadline(timeout: timeout)
         if tryAcquire() { return .satisfied }
         let outcome = inner.acquireSlow(deadline: deadline, interrupt: interrupt)
-        if outcome == .satisfied { depth.store(1, ordering: .relaxed) }
+        if outcome == .satisfied { inner.words.depth.pointee.store(1, ordering: .relaxed) }
         return outcome
     }
 
@@ -100,8 +100,8 @@ public final class RecursiveLock: WaitableLock, @unchecked Sendable {
     /// Releases one level; the calling thread must hold the lock.
     @inlinable @inline(__always)
     func releaseOwned() {
-        let remaining = depth.load(ordering: .relaxed) - 1
-        depth.store(remaining, ordering: .relaxed)
+        let remaining = inner.words.depth.pointee.load(ordering: .relaxed) - 1
+        inner.words.depth.pointee.store(remaining, ordering: .relaxed)
         if remaining == 0 { inner.unlock() }
     }
 
@@ -110,8 +110,8 @@ public final class RecursiveLock: WaitableLock, @unchecked Sendable {
         guard isOwnedByCurrentThread else {
             throw inner.isLocked ? .notOwner : .notLocked
         }
-        let saved = LockSavedState(recursionCount: depth.load(ordering: .relaxed))
-        depth.store(0, ordering: .relaxed)
+        let saved = LockSavedState(recursionCount: inner.words.depth.pointee.load(ordering: .relaxed))
+        inner.words.depth.pointee.store(0, ordering: .relaxed)
         inner.unlock()
         return saved
     }
@@ -119,13 +119,13 @@ public final class RecursiveLock: WaitableLock, @unchecked Sendable {
     /// Takes the lock back at the depth saved by `releaseForWait`.
     public func restoreAfterWait(_ state: LockSavedState) {
         inner.acquire()
-        depth.store(state.recursionCount, ordering: .relaxed)
+        inner.words.depth.pointee.store(state.recursionCount, ordering: .relaxed)
     }
 
     /// Resets the lock to unlocked with no owner. Only for a child process
     /// right after `fork()`, where the threads that held the lock no longer exist.
     public func reinitializeAfterFork() {
         inner.reinitializeAfterFork()
-        depth.store(0, ordering: .relaxed)
+        inner.words.depth.pointee.store(0, ordering: .relaxed)
     }
 }
