@@ -81,7 +81,7 @@ TARGETS = [
     dict(suite="c", bench="transform", ours="dt", base="pthread_mutex", kind="ratio", min_ratio=0.5,
          what="dt_value_transform via callback", target="within 2x of mutex+call+unlock",
          why_missed=lambda stats: (
-             "it sits on the line (0.49x to 0.53x across runs on this machine). The lock itself is as cheap as "
+             "it sits on the line (0.49x to 0.53x across runs on this machine). The lock itself costs little more than "
              f"pthread's (dt_value_get: {ratio_text(stats, 'c', 'value_get', 'dt', 'pthread_mutex')} of "
              "mutex+load+unlock in this run); what a transform adds is the C ABI's handle check, the reentrant "
              "lock's owner and depth bookkeeping, the retain-hook test and a second indirect call, about 12 ns "
