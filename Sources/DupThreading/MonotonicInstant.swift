@@ -67,9 +67,10 @@ struct Deadline: Sendable {
     @usableFromInline
     static let never = Deadline(instant: .distantFuture)
 
-    /// Whether the deadline has passed.
+    /// Whether the deadline has passed. A deadline that never passes does
+    /// not read the clock.
     @usableFromInline
-    var hasPassed: Bool { MonotonicInstant.now() >= instant }
+    var hasPassed: Bool { instant != .distantFuture && MonotonicInstant.now() >= instant }
 
     /// The next instant a parked thread wakes on its own: the deadline, or the
     /// safety interval from now if that comes first.
