@@ -48,10 +48,18 @@ struct FutexWord: @unchecked Sendable {
     /// woken, until `deadline`, or until a signal handler runs on this thread.
     /// May also return `.woken` spuriously: callers re-check their state.
     @usableFromInline
+    ///
+    /// With no deadline (`distantFuture`) the kernel arms no timer, and it
+    /// restarts the wait by itself after a handler installed with SA_RESTART:
+    /// callers that must see signals always park with a real deadline
+    /// (`HookSchedule` gives one whenever there is an interrupt hook).
     func park(whileEqualTo expected: UInt32, until deadline: MonotonicInstant) -> ParkResult {
-        var spec = deadline.timespecValue
-        let r = pointer.withMemoryRebound(to: UInt32.self, capacity: 1) {
-            dupthreading_shim_futex_wait($0, expected, &spec)
+        let r = pointer.withMemoryRebound(to: UInt32.self, capacity: 1) { word in
+            if deadline == .distantFuture {
+                return dupthreading_shim_futex_wait(word, expected, nil)
+            }
+            var spec = deadline.timespecValue
+            return dupthreading_shim_futex_wait(word, expected, &spec)
         }
         switch r {
         case -ETIMEDOUT: return .timedOut

@@ -14,7 +14,7 @@ import Synchronization
 /// Destroying a lock that is still held is allowed; no thread may be waiting on it.
 public final class Lock: WaitableLock, @unchecked Sendable {
     // The state word, the holder and (for RecursiveLock) the depth, in one cache line.
-    @usableFromInline let words = LockWords()
+    @usableFromInline let words: LockWords
 
     // 0 = unlocked, 1 = locked, 2 = locked and other threads may be parked.
     @usableFromInline var state: FutexWord {
@@ -26,7 +26,14 @@ public final class Lock: WaitableLock, @unchecked Sendable {
     // itself wrote it.
 
     /// Creates an unlocked lock.
-    public init() {}
+    public init() { words = LockWords() }
+
+    /// Creates an unlocked lock whose cache line also has room for a payload
+    /// of `payloadSize` bytes aligned to `payloadAlignment` (see `LockWords`).
+    @usableFromInline
+    init(payloadSize: Int, payloadAlignment: Int) {
+        words = LockWords(payloadSize: payloadSize, payloadAlignment: payloadAlignment)
+    }
 
     deinit {
         words.deallocate()
@@ -89,14 +96,18 @@ public final class Lock: WaitableLock, @unchecked Sendable {
         // waiters pull the lock's cache line away from the holder, which
         // measured slower under contention on two cores.
         var schedule = HookSchedule(hasHook: interrupt != nil)
+        // Already marked contended: park at once, without writing the word
+        // (a write would pull the line away from the holder for nothing).
+        var markedContended = state.pointer.pointee.load(ordering: .relaxed) == 2
         while true {
             // Mark the lock contended before parking. If it was free, we now
             // hold it (state 2 is conservative: the release will wake one
             // thread even if none is parked, which is harmless).
-            if state.pointer.pointee.exchange(2, ordering: .acquiring) == 0 {
+            if !markedContended, state.pointer.pointee.exchange(2, ordering: .acquiring) == 0 {
                 words.owner.pointee.store(currentThreadID(), ordering: .relaxed)
                 return .satisfied
             }
+            markedContended = false
             if deadline.hasPassed { return .timedOut }
             switch state.park(whileEqualTo: 2, until: schedule.nextWake(deadline)) {
             case .woken:

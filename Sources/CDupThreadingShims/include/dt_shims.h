@@ -10,13 +10,15 @@
 #include <time.h>
 
 /* Blocks while *word == expected, until woken, until the absolute
- * CLOCK_MONOTONIC time *deadline, or until a signal handler runs.
- * Returns 0 when woken, or a negative errno: -EAGAIN (the word had already
- * changed), -ETIMEDOUT, -EINTR.
+ * CLOCK_MONOTONIC time *deadline (NULL: no deadline), or until a signal
+ * handler runs. Returns 0 when woken, or a negative errno: -EAGAIN (the word
+ * had already changed), -ETIMEDOUT, -EINTR.
  *
- * Because a deadline is always given, the kernel never restarts this wait
- * after a signal handler ran, even for handlers installed with SA_RESTART:
- * a timed futex wait ends with EINTR whenever a handler runs. */
+ * With a deadline the kernel never restarts this wait after a signal handler
+ * ran, even for handlers installed with SA_RESTART: a timed futex wait ends
+ * with EINTR whenever a handler runs. Without one, an SA_RESTART handler's
+ * return resumes the wait unseen, so waits that must notice signals pass a
+ * deadline. */
 int dupthreading_shim_futex_wait(uint32_t *word, uint32_t expected, const struct timespec *deadline);
 
 /* Wakes at most `count` threads blocked in dupthreading_shim_futex_wait on `word`.
