@@ -1,10 +1,12 @@
 import Synchronization
 
 /// The words of one lock, side by side in one cache line of their own: the
-/// futex state word, the holder's thread ID and (for `RecursiveLock`) the
-/// recursion depth. Taking and releasing the lock touches only this line, so
-/// a contended hand-off moves one cache line between cores, not three.
-/// Owned by its `Lock`, which frees it in its `deinit`.
+/// futex state word, the holder's thread ID, (for `RecursiveLock`) the
+/// recursion depth, and optionally a payload the lock guards (a `Value`'s
+/// stored value). Taking the lock, using the payload and releasing the lock
+/// then touch one cache line, so a contended hand-off moves one line between
+/// cores, not several. Owned by its `Lock`, which frees it in its `deinit`;
+/// the payload's owner deinitializes the payload before that.
 @usableFromInline
 struct LockWords: @unchecked Sendable {
     /// 0 = unlocked, 1 = locked, 2 = locked and other threads may be parked.
@@ -13,17 +15,33 @@ struct LockWords: @unchecked Sendable {
     @usableFromInline let owner: UnsafeMutablePointer<Atomic<UInt>>
     /// How many times the holder holds a `RecursiveLock`.
     @usableFromInline let depth: UnsafeMutablePointer<Atomic<Int>>
+    /// Uninitialized room for the payload, right after the words.
+    @usableFromInline let payload: UnsafeMutableRawPointer
 
+    /// Where the payload starts in the line: after the three words.
+    static let payloadOffset = 24
+    static let lineSize = 64
+
+    /// Allocates the words (unlocked, no owner) with room for a payload of
+    /// `payloadSize` bytes aligned to `payloadAlignment`.
     @usableFromInline
-    init() {
-        let line = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
+    init(payloadSize: Int = 0, payloadAlignment: Int = 1) {
+        let alignment = Swift.max(LockWords.lineSize, payloadAlignment)
+        let offset = LockWords.roundUp(LockWords.payloadOffset, to: payloadAlignment)
+        let size = LockWords.roundUp(offset + payloadSize, to: LockWords.lineSize)
+        let line = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: alignment)
         let state = line.bindMemory(to: Atomic<UInt32>.self, capacity: 1)
         state.initialize(to: Atomic(0))
         owner = (line + 8).bindMemory(to: Atomic<UInt>.self, capacity: 1)
         owner.initialize(to: Atomic(0))
         depth = (line + 16).bindMemory(to: Atomic<Int>.self, capacity: 1)
         depth.initialize(to: Atomic(0))
+        payload = line + offset
         self.state = FutexWord(existing: state)
+    }
+
+    private static func roundUp(_ n: Int, to alignment: Int) -> Int {
+        (n + alignment - 1) / alignment * alignment
     }
 
     /// Frees the line. Only the owning lock calls this, from its `deinit`.

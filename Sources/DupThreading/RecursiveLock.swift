@@ -8,12 +8,23 @@ import Synchronization
 /// Built on `Lock`: the uncontended first acquire is one compare-exchange, and
 /// a nested acquire touches no shared cache line that other threads write.
 public final class RecursiveLock: WaitableLock, @unchecked Sendable {
-    @usableFromInline let inner = Lock()
+    @usableFromInline let inner: Lock
     // The depth lives in inner.words.depth, written only by the owning thread
     // while it holds `inner`: in the lock's own cache line.
 
     /// Creates an unlocked recursive lock.
-    public init() {}
+    public init() { inner = Lock() }
+
+    /// Creates an unlocked recursive lock with room for a payload in its
+    /// cache line (see `LockWords`).
+    @usableFromInline
+    init(payloadSize: Int, payloadAlignment: Int) {
+        inner = Lock(payloadSize: payloadSize, payloadAlignment: payloadAlignment)
+    }
+
+    /// The uninitialized payload room in the lock's cache line.
+    @usableFromInline
+    var payload: UnsafeMutableRawPointer { inner.words.payload }
 
     /// Whether any thread holds the lock right now (a snapshot).
     public var isLocked: Bool { inner.isLocked }

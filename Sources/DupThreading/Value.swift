@@ -9,15 +9,30 @@
 /// replaced by `set` is destroyed after the lock is released, so a `deinit`
 /// that touches the container cannot deadlock on it.
 public final class Value<T>: Lockable, @unchecked Sendable {
-    @usableFromInline let lock = RecursiveLock()
-    // Guarded by `lock`. Every access is made with the lock held and, except in
-    // `withLock` (whose body must not reenter, as documented there), ends
-    // before any user code runs; so the run-time exclusivity check would only
-    // cost time on every call.
-    @exclusivity(unchecked) @usableFromInline var storage: T
+    @usableFromInline let lock: RecursiveLock
+    // The stored value, guarded by `lock` and kept in the lock's own cache
+    // line (when it fits), so that an operation on a contended Value moves
+    // one cache line between cores. Initialized for the Value's whole life.
+    @usableFromInline let slot: UnsafeMutablePointer<T>
 
     /// Creates a container holding `value`.
-    public init(_ value: T) { storage = value }
+    public init(_ value: T) {
+        lock = RecursiveLock(payloadSize: MemoryLayout<T>.size, payloadAlignment: MemoryLayout<T>.alignment)
+        slot = lock.payload.bindMemory(to: T.self, capacity: 1)
+        slot.initialize(to: value)
+    }
+
+    deinit {
+        // Before `lock` (and with it the line) is freed.
+        slot.deinitialize(count: 1)
+    }
+
+    /// The stored value; read and written only with the lock held.
+    @usableFromInline
+    var storage: T {
+        @inline(__always) get { slot.pointee }
+        @inline(__always) _modify { yield &slot.pointee }
+    }
 
     /// Returns the stored value.
     @inlinable
@@ -55,7 +70,7 @@ public final class Value<T>: Lockable, @unchecked Sendable {
     /// Like `transform`, and also returns the value that was replaced. The
     /// replaced value is handed back after the lock is released, so that its
     /// `deinit` may use this Value.
-    @inlinable
+    @inlinable @inline(__always)
     public func replace<E: Error>(_ fn: (T) throws(E) -> T) throws(E) -> (previous: T, current: T) {
         lock.acquire()
         let new: T
@@ -85,9 +100,10 @@ public final class Value<T>: Lockable, @unchecked Sendable {
     /// returns its result. If `body` throws, changes it already made stay.
     ///
     /// `body` must not use this Value through its other methods: it already
-    /// has the value `inout`, and Swift traps on such overlapping access.
-    /// For reentrant use, call `acquire()` / `release()` or the free
-    /// function `withLock(value) { ... }` instead.
+    /// has the value `inout`, and a second access overlapping it is not
+    /// allowed (its effect is undefined; the lock cannot tell). For reentrant
+    /// use, call `acquire()` / `release()` or the free function
+    /// `withLock(value) { ... }` instead.
     @inlinable
     public func withLock<R, E: Error>(_ body: (inout T) throws(E) -> R) throws(E) -> R {
         lock.acquire()

@@ -91,6 +91,46 @@ final class ValueTests: XCTestCase {
         XCTAssertEqual(value.get(), threads * rounds)
     }
 
+    /// The stored value lives in the lock's cache line when it fits and in a
+    /// larger block when it does not: large and over-aligned values must
+    /// round-trip, never tear under concurrent writers, and be destroyed.
+    func testValuesOfAnySizeAndAlignment() {
+        XCTAssertEqual(Value(UInt8(7)).transform { $0 + 1 }, 8)
+        let unit = Value(())
+        unit.set(())
+        XCTAssertFalse(unit.isLocked)
+
+        let wide = Value(SIMD16<Double>(repeating: 1))
+        XCTAssertEqual(wide.transform { $0 * 2 }, SIMD16<Double>(repeating: 2))
+
+        // 256 bytes: every writer stores one number in all 32 lanes; a reader
+        // seeing two different lanes saw a torn value.
+        let big = Value(SIMD32<Int64>(repeating: 0))
+        let torn = Atomic<Int>(0)
+        XCTAssertTrue(runThreads(4, within: .seconds(60)) { index in
+            for round in 0..<20_000 {
+                if index % 2 == 0 {
+                    big.set(SIMD32<Int64>(repeating: Int64(index * 1_000_000 + round)))
+                } else {
+                    let seen = big.get()
+                    if seen != SIMD32<Int64>(repeating: seen[0]) { torn.add(1, ordering: .relaxed) }
+                }
+            }
+        })
+        XCTAssertEqual(torn.load(ordering: .relaxed), 0)
+
+        // A stored object in a large value is released with the Value.
+        final class Token {}
+        weak var weakToken: Token?
+        do {
+            let token = Token()
+            weakToken = token
+            let holder = Value((token, SIMD8<Int64>(repeating: 3)))
+            XCTAssertTrue(holder.get().0 === token)
+        }
+        XCTAssertNil(weakToken)
+    }
+
     func testExclusiveAccessAcrossThreads() throws {
         let value = Value(0)
         value.acquire()
@@ -179,7 +219,7 @@ final class ValueTests: XCTestCase {
         XCTAssertEqual(sawLockHeld.value, false)
 
         // The same through transform(): the replaced object must not be
-        // destroyed inside the store (a deinit reading the Value would trap).
+        // destroyed inside the store, with the lock still held.
         let again = Watcher(sawLockHeld)
         again.container = holder
         holder.set(again)
