@@ -1,18 +1,6 @@
 import CDupThreadingAPI
 import DupThreading
 
-/// The library's lock behind any lockable handle, or nil for another kind.
-private func lockable(_ pointer: UnsafeMutableRawPointer) -> (any Lockable)? {
-    let object = Unmanaged<Handle>.fromOpaque(pointer).takeUnretainedValue()
-    switch HandleKind(rawValue: object.kind) {
-    case .lock?: return unsafeDowncast(object, to: LockHandle.self).lock
-    case .rlock?: return unsafeDowncast(object, to: RecursiveLockHandle.self).lock
-    case .condition?: return unsafeDowncast(object, to: ConditionHandle.self).condition
-    case .value?: return unsafeDowncast(object, to: ValueHandle.self).value
-    default: return nil
-    }
-}
-
 /// Runs `body` between `acquire` and `release`, returning the body's status,
 /// or the release's if the body succeeded and the release did not.
 private func run(
@@ -23,16 +11,36 @@ private func run(
     return status != 0 ? status : released
 }
 
+/// `run` with one of the library's own locks; generic, so that every lock
+/// type gets its own direct calls (no existential box, no retain).
+@inline(__always)
+private func run<L: Lockable>(_ body: dt_body_fn, _ ctx: UnsafeMutableRawPointer?, holding lock: L) -> Int32 {
+    lock.acquire()
+    return run(body, ctx) { status { () throws(DupThreadingError) in try lock.release() } }
+}
+
 @_cdecl("dt_with_lock")
 public func dt_with_lock(_ h: UnsafeMutableRawPointer?, _ body: dt_body_fn?, _ ctx: UnsafeMutableRawPointer?) -> Int32 {
     guard let h, let body else { return Status.invalidArgument.cValue }
-    if kind(of: h) == .condition,
-       var foreign = Unmanaged<ConditionHandle>.fromOpaque(h).takeUnretainedValue().foreign {
-        return withUnsafePointer(to: &foreign) { dt_with_foreign_lock($0, body, ctx) }
+    // The caller's handle keeps the object alive for the call.
+    return Unmanaged<Handle>.fromOpaque(h)._withUnsafeGuaranteedRef { object in
+        switch HandleKind(rawValue: object.kind) {
+        case .lock?:
+            return run(body, ctx, holding: unsafeDowncast(object, to: LockHandle.self).lock)
+        case .rlock?:
+            return run(body, ctx, holding: unsafeDowncast(object, to: RecursiveLockHandle.self).lock)
+        case .value?:
+            return run(body, ctx, holding: unsafeDowncast(object, to: ValueHandle.self).value)
+        case .condition?:
+            let handle = unsafeDowncast(object, to: ConditionHandle.self)
+            if var foreign = handle.foreign {
+                return withUnsafePointer(to: &foreign) { dt_with_foreign_lock($0, body, ctx) }
+            }
+            return run(body, ctx, holding: handle.condition)
+        default:
+            return Status.badHandle.cValue
+        }
     }
-    guard let lock = lockable(h) else { return Status.badHandle.cValue }
-    lock.acquire()
-    return run(body, ctx) { status { () throws(DupThreadingError) in try lock.release() } }
 }
 
 @_cdecl("dt_with_foreign_lock")
