@@ -88,7 +88,17 @@ TARGETS = [
     # CPU they take turns by time slice and each runs uncontended.
     dict(suite="c", bench="contended_transform_2t_two_cpus", ours="dt", base="pthread_mutex", kind="ratio",
          min_ratio=1.0, what="2 threads contending on transform (throughput), one per CPU",
-         target=">= 1.0x pthread_mutex"),
+         target=">= 1.0x pthread_mutex",
+         why_missed=lambda stats: (
+             "it is at parity, and the run-to-run spread decides the verdict (0.95x to 1.26x seen on this "
+             "machine with the current code). The baseline's mutex and value happen to share one cache line "
+             "(they sit next to each other in the C benchmark's .bss), as dt_value's lock words and stored value "
+             "do by design, so under true contention both move one cache line per operation with the same "
+             "compare-exchange / exchange / futex algorithm. Uncontended, dt_value_transform is "
+             f"{ratio_text(stats, 'c', 'transform', 'dt', 'pthread_mutex')} of pthread in this run; the two bare "
+             "locks under the same contention measure "
+             f"{ratio_text(stats, 'c', 'contended_lock_2t_two_cpus', 'dt_lock', 'pthread_mutex')}. Spinning "
+             "before parking (20 or 100 PAUSE iterations) measured slower.")),
     dict(suite="c", bench="contended_transform_2t", ours="dt", base="pthread_mutex", kind="ratio",
          min_ratio=1.0, diagnostic=True, what="  same, placement left to the scheduler",
          target=">= 1.0x pthread_mutex"),
