@@ -26,12 +26,6 @@ final class ValueHandle: Handle {
         if let p, let release = hooks?.release { release(hooks!.ctx, p) }
     }
 
-    /// Runs `body` with the Value without retaining it (the handle keeps it alive).
-    @inline(__always)
-    func borrowedValue<R>(_ body: (Value<UnsafeMutableRawPointer?>) -> R) -> R {
-        Unmanaged.passUnretained(value)._withUnsafeGuaranteedRef(body)
-    }
-
     deinit { release(value.get()) }
 }
 
@@ -81,11 +75,7 @@ public func dt_value_transform(
     return withHandle(h, .value, as: ValueHandle.self) { handle in
         do throws(TransformFailure) {
             // The callback runs under the lock and may use this Value again.
-            // Borrowed, not retained: the handle keeps the Value alive, and a
-            // retain would be one more atomic write on the Value's cache line,
-            // which every thread using the Value then fights over.
-            let (previous, current) = try handle.borrowedValue { value in
-                Result { () throws(TransformFailure) in try value.replace { current throws(TransformFailure) in
+            let (previous, current) = try handle.value.replace { current throws(TransformFailure) in
                 var new: UnsafeMutableRawPointer?
                 let status = fn(ctx, current, &new)
                 guard status == 0 else { throw TransformFailure(status: status) }
@@ -94,8 +84,7 @@ public func dt_value_transform(
                 // otherwise release the new value before we hand it out.
                 if result != nil { handle.retain(new) }
                 return new
-                } }
-            }.get()
+            }
             result?.pointee = current
             // Outside the lock, so a release hook that reenters cannot deadlock.
             handle.release(previous)

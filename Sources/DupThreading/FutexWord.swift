@@ -47,12 +47,12 @@ struct FutexWord: @unchecked Sendable {
     /// Parks the calling thread while the word still equals `expected`, until
     /// woken, until `deadline`, or until a signal handler runs on this thread.
     /// May also return `.woken` spuriously: callers re-check their state.
-    @usableFromInline
     ///
     /// With no deadline (`distantFuture`) the kernel arms no timer, and it
     /// restarts the wait by itself after a handler installed with SA_RESTART:
     /// callers that must see signals always park with a real deadline
     /// (`HookSchedule` gives one whenever there is an interrupt hook).
+    @usableFromInline
     func park(whileEqualTo expected: UInt32, until deadline: MonotonicInstant) -> ParkResult {
         let r = pointer.withMemoryRebound(to: UInt32.self, capacity: 1) { word in
             if deadline == .distantFuture {

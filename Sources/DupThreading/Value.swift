@@ -72,6 +72,9 @@ public final class Value<T>: Lockable, @unchecked Sendable {
     /// `deinit` may use this Value.
     @inlinable @inline(__always)
     public func replace<E: Error>(_ fn: (T) throws(E) -> T) throws(E) -> (previous: T, current: T) {
+        // Always inlined: a call that is not inlined retains and releases
+        // `self` around the closure, an atomic write on the Value's header
+        // that every thread using the Value contends for (dt_value_transform).
         lock.acquire()
         let new: T
         do throws(E) {
