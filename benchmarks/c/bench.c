@@ -505,22 +505,33 @@ static void find_cpus(void) {
     }
 }
 
-/* Starts the partner thread of a latency benchmark, placing it and the
- * calling (main) thread as pin_mode says. Undo with unpin_main(). */
-static void spawn_partner(pthread_t *th, void *(*fn)(void *), void *arg) {
+/* The CPU of a benchmark's thread 0 or 1 under pin_mode (1 or 2). */
+static int cpu_of(int thread) { return pin_mode == 1 || thread == 0 ? cpu_a : cpu_b; }
+
+/* Creates a thread placed as pin_mode says for the benchmark's thread 0 or 1. */
+static void create_placed(pthread_t *th, int thread, void *(*fn)(void *), void *arg) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     if (pin_mode != 0) {
-        cpu_set_t main_set, partner_set;
-        CPU_ZERO(&main_set);
-        CPU_ZERO(&partner_set);
-        CPU_SET(cpu_a, &main_set);
-        CPU_SET(pin_mode == 1 ? cpu_a : cpu_b, &partner_set);
-        pthread_setaffinity_np(pthread_self(), sizeof main_set, &main_set);
-        pthread_attr_setaffinity_np(&attr, sizeof partner_set, &partner_set);
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(cpu_of(thread), &set);
+        pthread_attr_setaffinity_np(&attr, sizeof set, &set);
     }
     pthread_create(th, &attr, fn, arg);
     pthread_attr_destroy(&attr);
+}
+
+/* Starts the partner thread of a latency benchmark, placing it (thread 1)
+ * and the calling main thread (thread 0) as pin_mode says. Undo with unpin_main(). */
+static void spawn_partner(pthread_t *th, void *(*fn)(void *), void *arg) {
+    if (pin_mode != 0) {
+        cpu_set_t main_set;
+        CPU_ZERO(&main_set);
+        CPU_SET(cpu_of(0), &main_set);
+        pthread_setaffinity_np(pthread_self(), sizeof main_set, &main_set);
+    }
+    create_placed(th, 1, fn, arg);
 }
 
 static void unpin_main(void) {
@@ -600,16 +611,7 @@ static uint64_t contend(int mode, long n) {
     }
     for (int i = 0; i < 2; i++) {
         args[i] = (contend_arg){mode, n / 2, &start, 0, 0};
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        if (pin_mode != 0) { /* one CPU for both, or one each */
-            cpu_set_t set;
-            CPU_ZERO(&set);
-            CPU_SET(pin_mode == 1 || i == 0 ? cpu_a : cpu_b, &set);
-            pthread_attr_setaffinity_np(&attr, sizeof set, &set);
-        }
-        pthread_create(&th[i], &attr, contend_thread, &args[i]);
-        pthread_attr_destroy(&attr);
+        create_placed(&th[i], i, contend_thread, &args[i]);
     }
     for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
     uint64_t t0 = args[0].t_start < args[1].t_start ? args[0].t_start : args[1].t_start;
@@ -1157,7 +1159,7 @@ int main(int argc, char **argv) {
     static const char *placement[] = {"", "_same_cpu", "_two_cpus"};
     for (pin_mode = 0; pin_mode < 3; pin_mode++) {
         char name[64];
-        if (pin_mode != 0 && cpu_b < 0) break;
+        if (pin_mode == 2 && cpu_b < 0) break;
         contender ct[] = {{"dt", contend_dt, 0}, {"pthread_mutex", contend_pthread, 0}};
         snprintf(name, sizeof name, "contended_transform_2t%s", placement[pin_mode]);
         run_interleaved_x(name, ct, 2, 1000, big, 2);
