@@ -20,7 +20,11 @@ let package = Package(
         .target(
             name: "DupThreading",
             dependencies: ["CDupThreadingShims"],
-            path: "Sources/DupThreading"
+            path: "Sources/DupThreading",
+            // Debug builds carry the scheduling points of the deterministic
+            // schedule tests (Sources/DupThreading/ScheduleHooks.swift);
+            // release builds compile none of it.
+            swiftSettings: [.define("DUPTHREADING_SCHEDULE", .when(configuration: .debug))]
         ),
         .systemLibrary(
             name: "CDupThreadingAPI",
@@ -55,7 +59,8 @@ let package = Package(
         .testTarget(
             name: "DupThreadingTests",
             dependencies: ["DupThreading"],
-            path: "Tests/DupThreadingTests"
+            path: "Tests/DupThreadingTests",
+            swiftSettings: [.define("DUPTHREADING_SCHEDULE", .when(configuration: .debug))]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -76,7 +76,7 @@ public final class AsyncWaiter<T>: @unchecked Sendable {
     public var isDone: Bool {
         // Acquire ordering pairs with the release in `publish`: seeing "done"
         // means seeing the outcome written before it.
-        state.pointer.pointee.load(ordering: .acquiring) & AsyncSplitState.phaseMask == AsyncSplitState.done
+        state.load(ordering: .acquiring) & AsyncSplitState.phaseMask == AsyncSplitState.done
     }
 
     /// Blocks until the function has run, then returns its result or rethrows its error.
@@ -109,9 +109,9 @@ public final class AsyncWaiter<T>: @unchecked Sendable {
     /// Marks the function as running; false if it was already started.
     @inlinable
     func claim() -> Bool {
-        var s = state.pointer.pointee.load(ordering: .relaxed)
+        var s = state.load(ordering: .relaxed)
         while s & AsyncSplitState.phaseMask == AsyncSplitState.notStarted {
-            let (exchanged, original) = state.pointer.pointee.compareExchange(
+            let (exchanged, original) = state.compareExchange(
                 expected: s, desired: s | AsyncSplitState.running, ordering: .relaxed)
             if exchanged { return true }
             s = original
@@ -124,7 +124,7 @@ public final class AsyncWaiter<T>: @unchecked Sendable {
     func publish(_ result: Result<T, any Error>) {
         outcome = result
         // Release ordering: the outcome is visible to whoever sees "done".
-        if state.pointer.pointee.exchange(AsyncSplitState.done, ordering: .releasing)
+        if state.exchange(AsyncSplitState.done, ordering: .releasing)
             & AsyncSplitState.parkedFlag != 0 {
             state.wakeAll()
         }
@@ -148,12 +148,12 @@ enum AsyncSplitState {
 func parkUntilDone(_ state: FutexWord, deadline: Deadline, interrupt: InterruptHook?) throws(DupThreadingError) {
     var schedule = HookSchedule(hasHook: interrupt != nil)
     while true {
-        let s = state.pointer.pointee.load(ordering: .acquiring)
+        let s = state.load(ordering: .acquiring)
         if s & AsyncSplitState.phaseMask == AsyncSplitState.done { return }
         // A zero (or elapsed) timeout polls without parking.
         if deadline.hasPassed { throw .timedOut }
         if s & AsyncSplitState.parkedFlag == 0,
-           !state.pointer.pointee.compareExchange(
+           !state.compareExchange(
                expected: s, desired: s | AsyncSplitState.parkedFlag, ordering: .relaxed).exchanged {
             continue
         }
@@ -163,7 +163,7 @@ func parkUntilDone(_ state: FutexWord, deadline: Deadline, interrupt: InterruptH
         case .signalled:
             if let interrupt, interrupt() { throw .interrupted }
         case .timedOut:
-            let now = state.pointer.pointee.load(ordering: .acquiring)
+            let now = state.load(ordering: .acquiring)
             if now & AsyncSplitState.phaseMask == AsyncSplitState.done { return }
             if deadline.hasPassed { throw .timedOut }
             if let interrupt, interrupt() { throw .interrupted }

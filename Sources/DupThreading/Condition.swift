@@ -19,9 +19,9 @@ public final class Condition: Lockable, @unchecked Sendable {
     @usableFromInline let sequence = FutexWord(0)
     // Threads between "about to release the lock" and "woken"; lets notify
     // skip the system call when nobody waits.
-    @usableFromInline let waiters = Atomic<Int>(0)
+    @usableFromInline let waiters: SharedWord64 = .allocate(0)
     // Bumped by every `interruptWaiters()`.
-    @usableFromInline let interruptions = Atomic<UInt32>(0)
+    @usableFromInline let interruptions: SharedWord32 = .allocate(0)
 
     /// Creates a condition with its own `RecursiveLock`.
     public convenience init() { self.init(lock: RecursiveLock()) }
@@ -29,7 +29,7 @@ public final class Condition: Lockable, @unchecked Sendable {
     /// Creates a condition bound to `lock`.
     public init(lock: some WaitableLock) { self.lock = lock }
 
-    deinit { sequence.deallocate() }
+    deinit { sequence.deallocate(); waiters.deallocate(); interruptions.deallocate() }
 
     /// How many threads are waiting on this condition right now (a snapshot).
     public var waitingThreadCount: Int { waiters.load(ordering: .relaxed) }
@@ -86,7 +86,7 @@ public final class Condition: Lockable, @unchecked Sendable {
         guard n >= 0 else { throw .invalidArgument("notify count must not be negative, got \(n)") }
         try checkHeld()
         guard n > 0 else { return }
-        _ = sequence.pointer.pointee.wrappingAdd(1, ordering: .relaxed)
+        _ = sequence.wrappingAdd(1, ordering: .relaxed)
         if waiters.load(ordering: .relaxed) > 0 {
             sequence.wake(Int32(clamping: n))
         }
@@ -102,8 +102,8 @@ public final class Condition: Lockable, @unchecked Sendable {
     /// ends with `.interrupted` if the hook says so (or if it has no hook);
     /// otherwise the wake-up counts as a spurious one.
     public func interruptWaiters() {
-        interruptions.wrappingAdd(1, ordering: .sequentiallyConsistent)
-        _ = sequence.pointer.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        _ = interruptions.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        _ = sequence.wrappingAdd(1, ordering: .sequentiallyConsistent)
         sequence.wakeAll()
     }
 
@@ -129,20 +129,20 @@ public final class Condition: Lockable, @unchecked Sendable {
         var seenInterruptions = interruptions.load(ordering: .sequentiallyConsistent)
         // Read under the lock: any notify after this point changes `sequence`,
         // so parking on this value cannot miss it.
-        let seq = sequence.pointer.pointee.load(ordering: .sequentiallyConsistent)
-        waiters.wrappingAdd(1, ordering: .relaxed)
+        let seq = sequence.load(ordering: .sequentiallyConsistent)
+        _ = waiters.wrappingAdd(1, ordering: .relaxed)
         let saved: LockSavedState
         do {
             saved = try lock.releaseForWait()
         } catch {
-            waiters.wrappingSubtract(1, ordering: .relaxed)
+            _ = waiters.wrappingAdd(-1, ordering: .relaxed)
             // Ours a moment ago (checkHeld): another thread released it since
             // (Lock.releaseFromAnyThread). We do not hold it: notOwner, as
             // documented, not the notLocked the release would report.
             throw .notOwner
         }
         defer {
-            waiters.wrappingSubtract(1, ordering: .relaxed)
+            _ = waiters.wrappingAdd(-1, ordering: .relaxed)
             lock.restoreAfterWait(saved)
         }
         var schedule = HookSchedule(hasHook: interrupt != nil)
@@ -153,7 +153,7 @@ public final class Condition: Lockable, @unchecked Sendable {
                 if interrupt?() ?? true { return .interrupted }
                 seenInterruptions = nowInterruptions
             }
-            if sequence.pointer.pointee.load(ordering: .relaxed) != seq { return .satisfied }
+            if sequence.load(ordering: .relaxed) != seq { return .satisfied }
             switch parked {
             case .woken:
                 continue

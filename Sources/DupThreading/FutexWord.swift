@@ -6,37 +6,59 @@ import Glibc
 import Musl
 #endif
 
-/// A 32-bit atomic word at a stable heap address, so that the kernel can park
-/// threads on it (futex). Owned by the object that allocates it, which frees it
-/// in its `deinit`; safe to use from any thread in between.
+/// A 32-bit shared word that threads can park on (futex). Owned by the object
+/// that allocates it (`FutexWord(_:)`, freed with `deallocate()`) or a view of
+/// a word allocated elsewhere; safe to use from any thread in between.
 @usableFromInline
 struct FutexWord: @unchecked Sendable {
+    /// The word's atomic operations (each a scheduling point under test).
     @usableFromInline
-    let pointer: UnsafeMutablePointer<Atomic<UInt32>>
+    let word: SharedWord32
 
     @usableFromInline
-    init(_ initial: UInt32) {
-        pointer = .allocate(capacity: 1)
-        pointer.initialize(to: Atomic(initial))
+    var pointer: UnsafeMutablePointer<Atomic<UInt32>> { word.pointer }
+
+    /// Allocates a word holding `initial`; free it with `deallocate()`.
+    @usableFromInline
+    init(_ initial: UInt32) { word = .allocate(initial) }
+
+    /// A view of a word allocated elsewhere, which frees it.
+    @usableFromInline
+    init(existing pointer: UnsafeMutablePointer<Atomic<UInt32>>) { word = SharedWord32(pointer) }
+
+    /// Frees a word allocated by `init(_:)`. Only the owner calls this, once,
+    /// when no thread can still use it.
+    @usableFromInline
+    func deallocate() { word.deallocate() }
+
+    @inlinable @inline(__always)
+    func load(ordering: AtomicLoadOrdering) -> UInt32 { word.load(ordering: ordering) }
+
+    @inlinable @inline(__always)
+    func store(_ value: UInt32, ordering: AtomicStoreOrdering) { word.store(value, ordering: ordering) }
+
+    @inlinable @inline(__always)
+    func exchange(_ value: UInt32, ordering: AtomicUpdateOrdering) -> UInt32 {
+        word.exchange(value, ordering: ordering)
     }
 
-    /// A view of a word allocated elsewhere (see `LockWords`), which frees it.
-    @usableFromInline
-    init(existing pointer: UnsafeMutablePointer<Atomic<UInt32>>) {
-        self.pointer = pointer
+    @inlinable @inline(__always)
+    func compareExchange(
+        expected: UInt32, desired: UInt32, ordering: AtomicUpdateOrdering
+    ) -> (exchanged: Bool, original: UInt32) {
+        word.compareExchange(expected: expected, desired: desired, ordering: ordering)
     }
 
-    /// Frees the word. Only the owner calls this, once, when no thread can still use it.
-    @usableFromInline
-    func deallocate() {
-        pointer.deinitialize(count: 1)
-        pointer.deallocate()
+    @inlinable @inline(__always)
+    func wrappingAdd(_ operand: UInt32, ordering: AtomicUpdateOrdering) -> UInt32 {
+        word.wrappingAdd(operand, ordering: ordering)
     }
 
     /// How a park on the word ended.
     @usableFromInline
     enum ParkResult {
-        /// Woken by `wake`, or the word no longer held the expected value.
+        /// Woken by `wake`, or the word no longer held the expected value, or
+        /// (rarely) for no reason at all: callers re-check their state.
         case woken
         /// The deadline passed.
         case timedOut
@@ -54,6 +76,11 @@ struct FutexWord: @unchecked Sendable {
     /// (`HookSchedule` gives one whenever there is an interrupt hook).
     @usableFromInline
     func park(whileEqualTo expected: UInt32, until deadline: MonotonicInstant) -> ParkResult {
+        #if DUPTHREADING_SCHEDULE
+        if let hooks = ScheduleContext.current {
+            return hooks.park(UnsafeMutableRawPointer(pointer), expected: expected, deadline: deadline)
+        }
+        #endif
         let r = pointer.withMemoryRebound(to: UInt32.self, capacity: 1) { word in
             if deadline == .distantFuture {
                 return dupthreading_shim_futex_wait(word, expected, nil)
@@ -68,9 +95,18 @@ struct FutexWord: @unchecked Sendable {
         }
     }
 
-    /// Wakes at most `count` threads parked on the word.
+    /// Wakes at most `count` threads parked on the word. The word's memory
+    /// may already have been reused by then: a wake on an address nobody
+    /// parks on does nothing, and one that reaches another word's waiter is a
+    /// spurious wake-up, which every park tolerates.
     @usableFromInline
     func wake(_ count: Int32) {
+        #if DUPTHREADING_SCHEDULE
+        if let hooks = ScheduleContext.current {
+            hooks.wake(UnsafeMutableRawPointer(pointer), count: count)
+            return
+        }
+        #endif
         _ = pointer.withMemoryRebound(to: UInt32.self, capacity: 1) {
             dupthreading_shim_futex_wake($0, count)
         }

@@ -40,10 +40,10 @@ public final class Lock: WaitableLock, @unchecked Sendable {
     }
 
     /// Whether any thread holds the lock right now (a snapshot).
-    public var isLocked: Bool { state.pointer.pointee.load(ordering: .relaxed) != 0 }
+    public var isLocked: Bool { state.load(ordering: .relaxed) != 0 }
 
     /// Whether the calling thread holds the lock.
-    public var isHeldByCurrentThread: Bool? { words.owner.pointee.load(ordering: .relaxed) == currentThreadID() }
+    public var isHeldByCurrentThread: Bool? { words.owner.load(ordering: .relaxed) == currentThreadID() }
 
     /// Blocks until the calling thread holds the lock.
     @inlinable
@@ -53,7 +53,7 @@ public final class Lock: WaitableLock, @unchecked Sendable {
 
     /// `acquire()` for a caller that already knows its thread ID.
     @inlinable @inline(__always)
-    func acquire(as me: UInt) {
+    func acquire(as me: Int) {
         if !tryAcquire(as: me) {
             _ = acquireSlow(deadline: .never, interrupt: nil)
         }
@@ -67,11 +67,11 @@ public final class Lock: WaitableLock, @unchecked Sendable {
 
     /// `tryAcquire()` for a caller that already knows its thread ID.
     @inlinable @inline(__always)
-    func tryAcquire(as me: UInt) -> Bool {
+    func tryAcquire(as me: Int) -> Bool {
         // Acquire ordering: everything the previous holder wrote before its
         // release is visible to us once we own the lock.
-        if state.pointer.pointee.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged {
-            words.owner.pointee.store(me, ordering: .relaxed)
+        if state.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged {
+            words.owner.store(me, ordering: .relaxed)
             return true
         }
         return false
@@ -98,13 +98,13 @@ public final class Lock: WaitableLock, @unchecked Sendable {
         var schedule = HookSchedule(hasHook: interrupt != nil)
         // Already marked contended: park at once, without writing the word
         // (a write would pull the line away from the holder for nothing).
-        var markedContended = state.pointer.pointee.load(ordering: .relaxed) == 2
+        var markedContended = state.load(ordering: .relaxed) == 2
         while true {
             // Mark the lock contended before parking. If it was free, we now
             // hold it (state 2 is conservative: the release will wake one
             // thread even if none is parked, which is harmless).
-            if !markedContended, state.pointer.pointee.exchange(2, ordering: .acquiring) == 0 {
-                words.owner.pointee.store(currentThreadID(), ordering: .relaxed)
+            if !markedContended, state.exchange(2, ordering: .acquiring) == 0 {
+                words.owner.store(currentThreadID(), ordering: .relaxed)
                 return .satisfied
             }
             markedContended = false
@@ -127,8 +127,8 @@ public final class Lock: WaitableLock, @unchecked Sendable {
     @inlinable
     public func release() throws(DupThreadingError) {
         let me = currentThreadID()
-        guard words.owner.pointee.load(ordering: .relaxed) == me else {
-            throw state.pointer.pointee.load(ordering: .relaxed) == 0 ? .notLocked : .notOwner
+        guard words.owner.load(ordering: .relaxed) == me else {
+            throw state.load(ordering: .relaxed) == 0 ? .notLocked : .notOwner
         }
         unlock()
     }
@@ -136,16 +136,16 @@ public final class Lock: WaitableLock, @unchecked Sendable {
     /// Releases the lock whichever thread holds it, as Python's
     /// `threading.Lock.release` does. Throws `notLocked` if it is not held.
     public func releaseFromAnyThread() throws(DupThreadingError) {
-        guard state.pointer.pointee.load(ordering: .relaxed) != 0 else { throw .notLocked }
+        guard state.load(ordering: .relaxed) != 0 else { throw .notLocked }
         unlock()
     }
 
     @inlinable @inline(__always)
     func unlock() {
-        words.owner.pointee.store(0, ordering: .relaxed)
+        words.owner.store(0, ordering: .relaxed)
         // Release ordering: our writes under the lock happen-before the next
         // holder's acquire.
-        if state.pointer.pointee.exchange(0, ordering: .releasing) == 2 {
+        if state.exchange(0, ordering: .releasing) == 2 {
             state.wake(1)
         }
     }
@@ -153,8 +153,8 @@ public final class Lock: WaitableLock, @unchecked Sendable {
     /// Resets the lock to unlocked with no owner. Only for a child process
     /// right after `fork()`, where the threads that held the lock no longer exist.
     public func reinitializeAfterFork() {
-        words.owner.pointee.store(0, ordering: .relaxed)
-        state.pointer.pointee.store(0, ordering: .relaxed)
+        words.owner.store(0, ordering: .relaxed)
+        state.store(0, ordering: .relaxed)
     }
 
     /// Releases the lock for a condition wait. The calling thread must hold it.

@@ -11,10 +11,10 @@ import Synchronization
 struct LockWords: @unchecked Sendable {
     /// 0 = unlocked, 1 = locked, 2 = locked and other threads may be parked.
     @usableFromInline let state: FutexWord
-    /// The holder's thread ID, 0 when unlocked.
-    @usableFromInline let owner: UnsafeMutablePointer<Atomic<UInt>>
+    /// The holder's thread ID (`currentThreadID()`), 0 when unlocked.
+    @usableFromInline let owner: SharedWord64
     /// How many times the holder holds a `RecursiveLock`.
-    @usableFromInline let depth: UnsafeMutablePointer<Atomic<Int>>
+    @usableFromInline let depth: SharedWord64
     /// Uninitialized room for the payload, right after the words.
     @usableFromInline let payload: UnsafeMutableRawPointer
 
@@ -32,10 +32,12 @@ struct LockWords: @unchecked Sendable {
         let line = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: alignment)
         let state = line.bindMemory(to: Atomic<UInt32>.self, capacity: 1)
         state.initialize(to: Atomic(0))
-        owner = (line + 8).bindMemory(to: Atomic<UInt>.self, capacity: 1)
+        let owner = (line + 8).bindMemory(to: Atomic<Int>.self, capacity: 1)
         owner.initialize(to: Atomic(0))
-        depth = (line + 16).bindMemory(to: Atomic<Int>.self, capacity: 1)
+        self.owner = SharedWord64(owner)
+        let depth = (line + 16).bindMemory(to: Atomic<Int>.self, capacity: 1)
         depth.initialize(to: Atomic(0))
+        self.depth = SharedWord64(depth)
         payload = line + offset
         self.state = FutexWord(existing: state)
     }
@@ -48,8 +50,8 @@ struct LockWords: @unchecked Sendable {
     @usableFromInline
     func deallocate() {
         state.pointer.deinitialize(count: 1)
-        owner.deinitialize(count: 1)
-        depth.deinitialize(count: 1)
+        owner.pointer.deinitialize(count: 1)
+        depth.pointer.deinitialize(count: 1)
         UnsafeMutableRawPointer(state.pointer).deallocate()
     }
 }

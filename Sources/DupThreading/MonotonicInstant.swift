@@ -16,6 +16,9 @@ struct MonotonicInstant: Comparable, Sendable {
     /// The current time.
     @usableFromInline
     static func now() -> MonotonicInstant {
+        #if DUPTHREADING_SCHEDULE
+        if let hooks = ScheduleContext.current { return hooks.now() }
+        #endif
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return MonotonicInstant(nanoseconds: UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec))

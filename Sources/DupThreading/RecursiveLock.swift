@@ -35,44 +35,44 @@ public final class RecursiveLock: WaitableLock, @unchecked Sendable {
     /// Whether the calling thread holds the lock.
     @inlinable
     public var isOwnedByCurrentThread: Bool {
-        inner.words.owner.pointee.load(ordering: .relaxed) == currentThreadID()
+        inner.words.owner.load(ordering: .relaxed) == currentThreadID()
     }
 
     /// Which thread holds the lock and how many times, for diagnostics such as
     /// a repr: a snapshot that may be stale by the time it is read. The thread
     /// is its `pthread_t` as an integer, 0 when the lock is free.
     public var ownerSnapshot: (thread: UInt, count: Int) {
-        let thread = inner.words.owner.pointee.load(ordering: .relaxed)
-        return thread == 0 ? (0, 0) : (thread, inner.words.depth.pointee.load(ordering: .relaxed))
+        let thread = UInt(bitPattern: inner.words.owner.load(ordering: .relaxed))
+        return thread == 0 ? (0, 0) : (thread, inner.words.depth.load(ordering: .relaxed))
     }
 
     /// How many times the calling thread holds the lock: 0 if it does not hold it.
     public var recursionCount: Int {
-        isOwnedByCurrentThread ? inner.words.depth.pointee.load(ordering: .relaxed) : 0
+        isOwnedByCurrentThread ? inner.words.depth.load(ordering: .relaxed) : 0
     }
 
     /// Blocks until the calling thread holds the lock (once more).
     @inlinable @inline(__always)
     public func acquire() {
         let me = currentThreadID()
-        if inner.words.owner.pointee.load(ordering: .relaxed) == me {
+        if inner.words.owner.load(ordering: .relaxed) == me {
             addLevel()
             return
         }
         inner.acquire(as: me)
-        inner.words.depth.pointee.store(1, ordering: .relaxed)
+        inner.words.depth.store(1, ordering: .relaxed)
     }
 
     /// Takes the lock (once more) if that needs no waiting. Returns whether it did.
     @inlinable
     public func tryAcquire() -> Bool {
         let me = currentThreadID()
-        if inner.words.owner.pointee.load(ordering: .relaxed) == me {
+        if inner.words.owner.load(ordering: .relaxed) == me {
             addLevel()
             return true
         }
         guard inner.tryAcquire(as: me) else { return false }
-        inner.words.depth.pointee.store(1, ordering: .relaxed)
+        inner.words.depth.store(1, ordering: .relaxed)
         return true
     }
 
@@ -80,8 +80,8 @@ public final class RecursiveLock: WaitableLock, @unchecked Sendable {
     /// huge restored depth can reach: wrapping would make a release trap.
     @inlinable @inline(__always)
     func addLevel() {
-        let d = inner.words.depth.pointee.load(ordering: .relaxed)
-        inner.words.depth.pointee.store(d == .max ? d : d + 1, ordering: .relaxed)
+        let d = inner.words.depth.load(ordering: .relaxed)
+        inner.words.depth.store(d == .max ? d : d + 1, ordering: .relaxed)
     }
 
     /// Blocks until the lock is held, the timeout passes (`nil`: never), or
@@ -94,7 +94,7 @@ public final class RecursiveLock: WaitableLock, @unchecked Sendable {
         let deadline = try Deadline(timeout: timeout)
         if tryAcquire() { return .satisfied }
         let outcome = inner.acquireSlow(deadline: deadline, interrupt: interrupt)
-        if outcome == .satisfied { inner.words.depth.pointee.store(1, ordering: .relaxed) }
+        if outcome == .satisfied { inner.words.depth.store(1, ordering: .relaxed) }
         return outcome
     }
 
@@ -111,8 +111,8 @@ public final class RecursiveLock: WaitableLock, @unchecked Sendable {
     /// Releases one level; the calling thread must hold the lock.
     @inlinable @inline(__always)
     func releaseOwned() {
-        let remaining = inner.words.depth.pointee.load(ordering: .relaxed) - 1
-        inner.words.depth.pointee.store(remaining, ordering: .relaxed)
+        let remaining = inner.words.depth.load(ordering: .relaxed) - 1
+        inner.words.depth.store(remaining, ordering: .relaxed)
         if remaining == 0 { inner.unlock() }
     }
 
@@ -121,8 +121,8 @@ public final class RecursiveLock: WaitableLock, @unchecked Sendable {
         guard isOwnedByCurrentThread else {
             throw inner.isLocked ? .notOwner : .notLocked
         }
-        let saved = LockSavedState(recursionCount: inner.words.depth.pointee.load(ordering: .relaxed))
-        inner.words.depth.pointee.store(0, ordering: .relaxed)
+        let saved = LockSavedState(recursionCount: inner.words.depth.load(ordering: .relaxed))
+        inner.words.depth.store(0, ordering: .relaxed)
         inner.unlock()
         return saved
     }
@@ -130,13 +130,13 @@ public final class RecursiveLock: WaitableLock, @unchecked Sendable {
     /// Takes the lock back at the depth saved by `releaseForWait`.
     public func restoreAfterWait(_ state: LockSavedState) {
         inner.acquire()
-        inner.words.depth.pointee.store(state.recursionCount, ordering: .relaxed)
+        inner.words.depth.store(state.recursionCount, ordering: .relaxed)
     }
 
     /// Resets the lock to unlocked with no owner. Only for a child process
     /// right after `fork()`, where the threads that held the lock no longer exist.
     public func reinitializeAfterFork() {
         inner.reinitializeAfterFork()
-        inner.words.depth.pointee.store(0, ordering: .relaxed)
+        inner.words.depth.store(0, ordering: .relaxed)
     }
 }

@@ -1,0 +1,290 @@
+// Condition scenarios for the deterministic scheduler: exact notify counts,
+// timeouts racing notifies, interrupts racing notifies, the lock restored
+// while the wait still counts as in progress, and the hook checks after a
+// wake-up. Each states its invariants; the explorer drives it through every
+// schedule within the preemption bound and through random walks.
+
+#if DUPTHREADING_SCHEDULE
+@testable import DupThreading
+import XCTest
+
+/// What the threads of a condition scenario share. Only one thread runs at a
+/// time under the scheduler, so plain fields are enough.
+final class ConditionLog: @unchecked Sendable {
+    /// Waits begun (incremented under the lock just before waiting).
+    var entered = 0
+    /// Waits that returned, by outcome.
+    var notified = 0, timedOut = 0, interrupted = 0
+    /// The sum of n over every notify(n) issued so far.
+    var notifiesIssued = 0
+    var failures: [String] = []
+
+    var returned: Int { notified + timedOut + interrupted }
+
+    /// Records a wait's outcome; called with the lock held again.
+    func record(_ outcome: WaitOutcome) {
+        switch outcome {
+        case .satisfied:
+            notified += 1
+            // A wait returns notified only if a notify chose it: never more
+            // than the notifies issued so far.
+            if notified > notifiesIssued {
+                failures.append("\(notified) waits returned notified after notifies for only \(notifiesIssued)")
+            }
+        case .timedOut: timedOut += 1
+        case .interrupted: interrupted += 1
+        }
+    }
+
+    func verdict() -> String? { failures.first }
+}
+
+/// A waiter body: acquire, count itself in, wait once, record, release.
+private func conditionWaiter(
+    _ cond: Condition, _ log: ConditionLog, timeout: Duration?, interrupt: InterruptHook? = nil
+) -> @Sendable () -> Void {
+    let interrupt = UncheckedBox(interrupt)
+    return {
+        cond.acquire()
+        log.entered += 1
+        do {
+            log.record(try cond.wait(timeout: timeout, interrupt: interrupt.value))
+        } catch {
+            log.failures.append("wait threw \(error)")
+        }
+        do { try cond.release() } catch { log.failures.append("release threw \(error)") }
+    }
+}
+
+/// Carries a non-Sendable value into a scenario thread (scenario threads run
+/// one at a time).
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+/// A notifier body: under the lock, waits (yielding) until `ready` holds,
+/// then notifies `n` and counts it.
+private func notifier(
+    _ cond: Condition, _ log: ConditionLog, n: Int, when ready: @escaping @Sendable (ConditionLog) -> Bool
+) -> @Sendable () -> Void {
+    {
+        while true {
+            cond.acquire()
+            if ready(log) {
+                log.notifiesIssued += n
+                do { try cond.notify(n) } catch { log.failures.append("notify threw \(error)") }
+                try? cond.release()
+                return
+            }
+            try? cond.release()
+            spinPause()
+        }
+    }
+}
+
+final class ConditionScheduleTests: XCTestCase {
+    /// Two timed waits, one notify(1) once both are waiting: exactly one wait
+    /// may return notified; the other times out (never "notified" by its
+    /// timeout).
+    func testTimedOutWaitIsNotReportedNotified() {
+        assertAllSchedulesPass(Scenario(name: "timeout vs notify(1)", threadCount: 3) { _ in
+            let cond = Condition()
+            let log = ConditionLog()
+            return Scenario.Run(
+                bodies: [
+                    conditionWaiter(cond, log, timeout: .seconds(1)),
+                    conditionWaiter(cond, log, timeout: .seconds(1)),
+                    notifier(cond, log, n: 1) { $0.entered == 2 },
+                ],
+                check: {
+                    log.verdict() ?? (log.returned == 2 ? nil : "only \(log.returned) of 2 waits returned")
+                })
+        })
+    }
+
+    /// Three untimed waits and notify(2): exactly two return before the
+    /// next notify; the last notify(1) releases the third (no lost wake-up:
+    /// a missing one is a deadlock the scheduler reports).
+    func testNotifyWakesExactlyN() {
+        assertAllSchedulesPass(Scenario(name: "notify(2) of 3", threadCount: 4) { _ in
+            let cond = Condition()
+            let log = ConditionLog()
+            let notifyTwoThenOne: @Sendable () -> Void = {
+                notifier(cond, log, n: 2) { $0.entered == 3 }()
+                notifier(cond, log, n: 1) { $0.notified >= 2 }()
+            }
+            return Scenario.Run(
+                bodies: [
+                    conditionWaiter(cond, log, timeout: nil), conditionWaiter(cond, log, timeout: nil),
+                    conditionWaiter(cond, log, timeout: nil), notifyTwoThenOne,
+                ],
+                check: { log.verdict() ?? (log.notified == 3 ? nil : "\(log.notified) of 3 waits notified") })
+        })
+    }
+
+    /// An interrupt whose hook says "go on" neither ends the wait nor
+    /// counts as a notify: the wait returns notified only after the notify.
+    func testInterruptWithHookThatGoesOnIsNotANotify() {
+        assertAllSchedulesPass(Scenario(name: "interrupt, hook goes on", threadCount: 3) { _ in
+            let cond = Condition()
+            let log = ConditionLog()
+            let interrupted = Box(false)
+            return Scenario.Run(
+                bodies: [
+                    conditionWaiter(cond, log, timeout: nil, interrupt: { false }),
+                    {
+                        while true {
+                            cond.acquire()
+                            let ready = log.entered == 1
+                            try? cond.release()
+                            if ready { break }
+                            spinPause()
+                        }
+                        cond.interruptWaiters()
+                        interrupted.value = true
+                    },
+                    notifier(cond, log, n: 1) { _ in interrupted.value },
+                ],
+                check: {
+                    log.verdict() ?? (log.notified == 1 && log.interrupted == 0
+                        ? nil : "outcomes: \(log.notified) notified, \(log.interrupted) interrupted")
+                })
+        })
+    }
+
+    /// An interrupt racing a notify never eats it: one waiter without a hook
+    /// (an interrupt ends its wait) and one plain waiter; one notify(1) once
+    /// both are waiting, and a second only if the first went to the
+    /// interruptible waiter. Every notify must reach a waiter (a lost one
+    /// leaves the plain waiter parked: a deadlock).
+    func testInterruptNeverEatsANotify() {
+        assertAllSchedulesPass(Scenario(name: "interrupt vs notify", threadCount: 4) { _ in
+            let cond = Condition()
+            let log = ConditionLog()
+            let plain = ConditionLog()
+            let interruptible = ConditionLog()
+            let notifyBoth: @Sendable () -> Void = {
+                notifier(cond, log, n: 1) { $0.entered == 2 }()
+                // The first notify went to the interruptible waiter (which
+                // returned notified): the plain one needs a second.
+                notifier(cond, log, n: 1) { _ in interruptible.returned == 1 }()
+                if interruptible.notified == 1 {
+                    notifier(cond, log, n: 1) { _ in true }()
+                }
+            }
+            return Scenario.Run(
+                bodies: [
+                    {
+                        cond.acquire()
+                        log.entered += 1
+                        let outcome = (try? cond.wait(timeout: nil, interrupt: nil)) ?? .timedOut
+                        interruptible.record(outcome)
+                        log.record(outcome)
+                        try? cond.release()
+                    },
+                    {
+                        cond.acquire()
+                        log.entered += 1
+                        let outcome = (try? cond.wait(timeout: nil, interrupt: nil)) ?? .timedOut
+                        plain.record(outcome)
+                        log.record(outcome)
+                        try? cond.release()
+                    },
+                    { cond.interruptWaiters() },
+                    notifyBoth,
+                ],
+                check: {
+                    if let v = log.verdict() { return v }
+                    if plain.notified != 1 { return "the plain waiter returned \(plain.returned) times notified: \(plain.notified)" }
+                    return nil
+                })
+        })
+    }
+
+    /// The wait still counts as in progress (what a free checks) while it
+    /// takes the lock back.
+    func testWaitCountsAsInProgressWhileRestoringTheLock() {
+        assertAllSchedulesPass(Scenario(name: "in progress while restoring", threadCount: 2) { _ in
+            let inner = Lock()
+            let waiterThread = Box(0)
+            let inWait = Box(false)
+            let countsSeenByRestore = Box<[Int]>([])
+            let condBox = Box<Condition?>(nil)
+            let lock = ForeignLock(
+                acquire: {
+                    if inWait.value, currentThreadID() == waiterThread.value, let cond = condBox.value {
+                        countsSeenByRestore.value.append(cond.waitingThreadCount)
+                    }
+                    inner.acquire()
+                },
+                release: { () throws(DupThreadingError) in try inner.release() },
+                isHeld: { inner.isHeldByCurrentThread == true })
+            let cond = Condition(lock: lock)
+            condBox.value = cond
+            let log = ConditionLog()
+            return Scenario.Run(
+                bodies: [
+                    {
+                        cond.acquire()
+                        waiterThread.value = currentThreadID()
+                        log.entered += 1
+                        inWait.value = true
+                        log.record((try? cond.wait(timeout: .seconds(1), interrupt: nil)) ?? .interrupted)
+                        inWait.value = false
+                        try? cond.release()
+                    },
+                    notifier(cond, log, n: 1) { $0.entered == 1 },
+                ],
+                check: {
+                    condBox.value = nil
+                    if let v = log.verdict() { return v }
+                    let seen = countsSeenByRestore.value
+                    return seen.count == 1 && seen[0] > 0
+                        ? nil : "the wait took its lock back while counted as in progress \(seen) times"
+                })
+        })
+    }
+
+    /// A signal that lands while the waiter is between a wake-up and its next
+    /// park is seen by the 25 ms check, not two seconds later.
+    func testSignalAfterAWakeUpIsSeenWithinTheFirstCheck() {
+        assertAllSchedulesPass(Scenario(name: "signal after a wake-up", threadCount: 2) { sched in
+            let cond = Condition()
+            let signalAt = Box<UInt64?>(nil)
+            let returnedAt = Box<UInt64?>(nil)
+            let handlersRun = Box(0)
+            let outcome = Box<WaitOutcome?>(nil)
+            return Scenario.Run(
+                bodies: [
+                    {
+                        // The hook runs pending "handlers"; the second raises.
+                        let hook: InterruptHook = {
+                            guard sched.takeSignal(0) else { return false }
+                            handlersRun.value += 1
+                            return handlersRun.value >= 2
+                        }
+                        cond.acquire()
+                        outcome.value = try? cond.wait(timeout: nil, interrupt: hook)
+                        returnedAt.value = sched.virtualNow
+                        try? cond.release()
+                    },
+                    {
+                        sched.deliverSignal(to: 0)
+                        // Wait until the first handler has run, then signal again.
+                        while handlersRun.value < 1 { spinPause() }
+                        sched.deliverSignal(to: 0)
+                        signalAt.value = sched.virtualNow
+                    },
+                ],
+                check: {
+                    guard outcome.value == .interrupted, let sent = signalAt.value, let back = returnedAt.value else {
+                        return "the wait ended with \(String(describing: outcome.value))"
+                    }
+                    let delay = back - sent
+                    return delay <= 25_000_000 ? nil : "the signal was seen \(delay / 1_000_000) ms after it landed"
+                })
+        })
+    }
+}
+#endif
