@@ -26,10 +26,13 @@
  *  - Blocking calls that take a dt_interrupt_fn consult it when the wait is
  *    disturbed: when a signal handler ran on the waiting thread (whether or not
  *    it was installed with SA_RESTART), when dt_cond_interrupt() was called on
- *    the condition, 25 ms after the thread parks (to catch a signal that
- *    landed just before it parked) and every two seconds after that. If it
- *    returns non-zero the call returns DT_EINTERRUPTED. It runs on the waiting
+ *    the condition, 25 ms after the thread parks and after every wake-up
+ *    that sends it back to park (to catch a signal that landed just before
+ *    it parked), and every two seconds while nothing disturbs it. If it
+ *    returns non-zero the call returns DT_EINTERRUPTED; if it returns 0 the
+ *    wait goes on with its original deadline. It runs on the waiting
  *    thread without the waited-on lock held. NULL means never interrupt.
+ *    Timeouts too long to represent (beyond about 292 years) saturate.
  *    No wait polls: a notify or a release wakes the waiter at once.
  *
  * C99 and C++ clean.
@@ -128,7 +131,9 @@ int dt_lock_acquire_timed(dt_lock *lock, double timeout, dt_interrupt_fn interru
 int dt_lock_release(dt_lock *lock);
 
 /* Releases the lock whichever thread holds it (the semantics of Python's
- * threading.Lock). DT_ENOTLOCKED if nobody holds it. */
+ * threading.Lock). DT_ENOTLOCKED if nobody holds it. Each DT_OK ends exactly
+ * one hold: of two racing releases of one hold, one returns DT_OK and the
+ * other DT_ENOTLOCKED (or releases a hold taken after the first release). */
 int dt_lock_release_any_thread(dt_lock *lock);
 
 /* Writes 1 to *locked if any thread holds the lock, else 0 (a snapshot). */
@@ -208,7 +213,10 @@ int dt_cond_new(void *lock, dt_cond **out);
  * the calling thread holds it is checked only if `is_owned` is given. */
 int dt_cond_new_foreign(const dt_foreign_lock *lock, dt_cond **out);
 
-/* Frees a condition. DT_EBUSY (and nothing freed) if threads wait on it. */
+/* Frees a condition. DT_EBUSY (and nothing freed) while any thread is inside
+ * dt_cond_wait or dt_interruptible_wait on it, from the start of the call
+ * until it returns with the lock held again (including while it takes the
+ * lock back). */
 int dt_cond_free(dt_cond *cond);
 
 /* Acquires / releases the condition's lock (statuses as for its lock; for a
@@ -218,24 +226,40 @@ int dt_cond_free(dt_cond *cond);
 int dt_cond_acquire(dt_cond *cond);
 int dt_cond_release(dt_cond *cond);
 
-/* Releases the lock (fully, if reentrant), waits until notified, and takes
- * the lock back at the same depth. DT_OK when notified (or, rarely, woken
- * spuriously: re-check your predicate), DT_ETIMEDOUT, DT_EINTERRUPTED (see
- * dt_interrupt_fn), DT_ENOTOWNER if the calling thread does not hold the
- * lock, DT_EINVAL for a bad timeout. The lock is held again on every return
- * except DT_ENOTOWNER and DT_EINVAL, where nothing was done. */
+/* Releases the lock (fully, if reentrant), waits until a notify chooses the
+ * calling thread, and takes the lock back at the same depth. Waiting threads
+ * queue in arrival order; see dt_cond_notify for which ones a notify chooses.
+ * Returns:
+ *  - DT_OK only if a notify chose this thread: there are no spurious
+ *    wake-ups. A notify that chooses it at the instant its timeout passes is
+ *    not lost: the wait returns DT_OK.
+ *  - DT_ETIMEDOUT if the timeout passed before any notify chose it.
+ *  - DT_EINTERRUPTED if the wait was disturbed (dt_cond_interrupt, a signal,
+ *    a scheduled check; see dt_interrupt_fn) and `interrupt` returned
+ *    non-zero, or dt_cond_interrupt was called and `interrupt` is NULL. If
+ *    `interrupt` returns 0 the wait goes on with its original deadline, as if
+ *    nothing happened: it neither returns nor consumes a notify. A notify
+ *    that had chosen a thread whose wait then ends with DT_EINTERRUPTED is
+ *    handed on to the longest-waiting other thread.
+ *  - DT_ENOTOWNER if the calling thread does not hold the lock, DT_EINVAL for
+ *    a bad timeout; nothing was done.
+ * The lock is held again on every return except DT_ENOTOWNER and DT_EINVAL. */
 int dt_cond_wait(dt_cond *cond, double timeout, dt_interrupt_fn interrupt, void *interrupt_ctx);
 
-/* Wakes up to `n` waiters (n == 0: none; DT_EINVAL if n < 0). The calling
- * thread must hold the lock (DT_ENOTOWNER). May occasionally wake more. */
+/* Chooses exactly min(n, number of threads waiting) of the threads waiting
+ * on the condition when it is called, longest-waiting first, and wakes them:
+ * each of their waits returns DT_OK. Never more. (n == 0: none; DT_EINVAL if
+ * n < 0.) The calling thread must hold the lock (DT_ENOTOWNER). */
 int dt_cond_notify(dt_cond *cond, long n);
 
-/* Wakes every waiter. The calling thread must hold the lock (DT_ENOTOWNER). */
+/* Chooses every thread waiting now, as dt_cond_notify with n = infinity.
+ * The calling thread must hold the lock (DT_ENOTOWNER). */
 int dt_cond_notify_all(dt_cond *cond);
 
-/* Disturbs every thread waiting on the condition now; each consults its
- * interrupt callback (a wait with no callback returns DT_EINTERRUPTED).
- * Any thread may call it, with or without the lock. */
+/* Disturbs every thread waiting on the condition now: each consults its
+ * interrupt callback and ends with DT_EINTERRUPTED if it returns non-zero
+ * (a wait with no callback returns DT_EINTERRUPTED); otherwise it goes on
+ * waiting unchanged. Any thread may call it, with or without the lock. */
 int dt_cond_interrupt(dt_cond *cond);
 
 /* Forgets the condition's waiters and resets its lock (unless foreign).
@@ -297,7 +321,10 @@ typedef int (*dt_transform_fn)(void *ctx, void *current, void **new_value);
  * may be NULL). Returns DT_OK, the callback's non-zero status, or DT_EINVAL. */
 int dt_value_transform(dt_value *value, dt_transform_fn fn, void *ctx, void **result);
 
-/* Acquire / release exclusive access (reentrant), as for dt_rlock. */
+/* Acquire / release exclusive access (reentrant), as for dt_rlock.
+ * dt_value_release called from inside this Value's own transform callback
+ * returns DT_ENOTOWNER for the level the transform holds (releasing it would
+ * let the transform store its result without the lock). */
 int dt_value_acquire(dt_value *value);
 int dt_value_try_acquire(dt_value *value);
 int dt_value_acquire_timed(dt_value *value, double timeout, dt_interrupt_fn interrupt, void *interrupt_ctx);
@@ -356,9 +383,11 @@ int dt_caller_run(dt_caller *caller, dt_waiter **waiter);
 int dt_caller_free(dt_caller *caller);
 
 /* Blocks until the outcome is known. DT_OK: the result is written to *result
- * (borrowed: valid until the split's last handle is freed; may be NULL).
- * DT_EFAILED: the failure is written to *error (its data is borrowed on the
- * same terms; may be NULL). DT_EABANDONED if the caller was freed without
+ * (borrowed: valid until the split's last handle is freed; the result itself
+ * may be NULL). DT_EFAILED: the failure is written to *error (its data is
+ * borrowed on the same terms). `result` and `error` may be NULL when the
+ * caller does not want them (an exception to the NULL-pointer convention):
+ * the status alone then says how the function ended. DT_EABANDONED if the caller was freed without
  * running. Also DT_ETIMEDOUT, DT_EINTERRUPTED, DT_EINVAL (a bad timeout is
  * rejected even when the outcome is already known).
  * Any number of threads may wait, any number of times; all see one outcome. */

@@ -3,7 +3,9 @@ import DupThreading
 
 /// A successful result of an async function; frees it through the
 /// application's `free_result` when the split's last handle goes away.
-final class AsyncResult {
+/// Immutable; what it points to is shared among waiters under the header's
+/// contract (borrowed, read-only), so it crosses threads as C says it may.
+final class AsyncResult: @unchecked Sendable {
     let pointer: UnsafeMutableRawPointer?
     let free: (@convention(c) (UnsafeMutableRawPointer?) -> Void)?
 
@@ -50,7 +52,11 @@ public func dt_async_split(
     _ waiterOut: UnsafeMutablePointer<OpaquePointer?>?, _ callerOut: UnsafeMutablePointer<OpaquePointer?>?
 ) -> Int32 {
     guard let fn, let waiterOut, let callerOut else { return Status.invalidArgument.cValue }
+    // The application's context, used on the thread that runs the caller as
+    // the header documents.
+    let context = UncheckedSendable(ctx)
     let (waiter, caller) = asyncSplit { () throws -> AsyncResult in
+        let ctx = context.value
         var result: UnsafeMutableRawPointer?
         var error = dt_error(code: 0, data: nil, free_data: nil)
         let status = fn(ctx, &result, &error)

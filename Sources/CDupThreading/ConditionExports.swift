@@ -94,15 +94,24 @@ public func dt_cond_release(_ h: OpaquePointer?) -> Int32 {
     }
 }
 
+/// Keeps a condition alive for the whole of a wait on it: `dt_cond_free`
+/// refuses while the wait is in progress, and this reference covers the last
+/// instructions after the wait stops counting itself.
+func whileWaiting(_ handle: ConditionHandle, _ body: () -> Int32) -> Int32 {
+    let reference = Unmanaged.passRetained(handle)
+    defer { reference.release() }
+    return body()
+}
+
 @_cdecl("dt_cond_wait")
 public func dt_cond_wait(
     _ h: OpaquePointer?, _ timeout: Double, _ interrupt: dt_interrupt_fn?, _ ctx: UnsafeMutableRawPointer?
 ) -> Int32 {
-    withHandle(h, .condition, as: ConditionHandle.self) { handle in
+    withHandle(h, .condition, as: ConditionHandle.self) { handle in whileWaiting(handle) {
         timedWait(timeout, interrupt, ctx) { t, hook throws(DupThreadingError) in
             try handle.condition.wait(timeout: t, interrupt: hook)
         }
-    }
+    } }
 }
 
 @_cdecl("dt_cond_notify")
@@ -142,7 +151,7 @@ public func dt_interruptible_wait(
     _ timeoutSeconds: Double
 ) -> Int32 {
     guard let predicate else { return Status.invalidArgument.cValue }
-    return withHandle(h, .condition, as: ConditionHandle.self) { handle in
+    return withHandle(h, .condition, as: ConditionHandle.self) { handle in whileWaiting(handle) {
         switch timeout(fromSeconds: timeoutSeconds) {
         case .failure(let s):
             return s.cValue
@@ -164,5 +173,5 @@ public func dt_interruptible_wait(
                 return Status.invalidArgument.cValue
             }
         }
-    }
+    } }
 }

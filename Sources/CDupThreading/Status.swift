@@ -19,7 +19,7 @@ enum Status: Int32 {
 
     init(_ error: DupThreadingError) {
         switch error {
-        case .notOwner: self = .notOwner
+        case .notOwner, .heldByOperation: self = .notOwner
         case .notLocked: self = .notLocked
         case .alreadyCalled: self = .alreadyCalled
         case .invalidTimeout, .invalidArgument: self = .invalidArgument

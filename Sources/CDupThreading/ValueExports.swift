@@ -1,15 +1,23 @@
 import CDupThreadingAPI
 import DupThreading
 
+/// A pointer stored in a C Value. What it points to is the application's,
+/// shared under the header's contract (the Value guards the pointer, not the
+/// object), so it crosses threads as C code says it may.
+struct StoredPointer: @unchecked Sendable {
+    let raw: UnsafeMutableRawPointer?
+    init(_ raw: UnsafeMutableRawPointer?) { self.raw = raw }
+}
+
 /// The object behind a `dt_value *`: a `Value` of a raw pointer plus the
 /// application's optional retain/release hooks.
 final class ValueHandle: Handle {
-    let value: Value<UnsafeMutableRawPointer?>
+    let value: Value<StoredPointer>
     let hooks: dt_value_hooks?
 
     init(_ initial: UnsafeMutableRawPointer?, hooks: dt_value_hooks?) {
         self.hooks = hooks
-        value = Value(initial)
+        value = Value(StoredPointer(initial))
         super.init(kind: .value)
         retain(initial)
     }
@@ -26,7 +34,7 @@ final class ValueHandle: Handle {
         if let p, let release = hooks?.release { release(hooks!.ctx, p) }
     }
 
-    deinit { release(value.get()) }
+    deinit { release(value.get().raw) }
 }
 
 @_cdecl("dt_value_new")
@@ -47,11 +55,11 @@ public func dt_value_get(_ h: OpaquePointer?, _ out: UnsafeMutablePointer<Unsafe
     guard let out else { return Status.invalidArgument.cValue }
     return withHandle(h, .value, as: ValueHandle.self) { handle in
         if handle.hooks == nil {
-            out.pointee = handle.value.get()
+            out.pointee = handle.value.get().raw
         } else {
             // Retain under the lock, so a concurrent set cannot release it
             // first. The hook may use this Value again: the lock is reentrant.
-            out.pointee = handle.value.read { p in handle.retain(p); return p }
+            out.pointee = handle.value.read { p in handle.retain(p.raw); return p.raw }
         }
         return Status.ok.cValue
     }
@@ -61,7 +69,7 @@ public func dt_value_get(_ h: OpaquePointer?, _ out: UnsafeMutablePointer<Unsafe
 public func dt_value_set(_ h: OpaquePointer?, _ p: UnsafeMutableRawPointer?) -> Int32 {
     withHandle(h, .value, as: ValueHandle.self) { handle in
         handle.retain(p)
-        handle.release(handle.value.exchange(p))
+        handle.release(handle.value.exchange(StoredPointer(p)).raw)
         return Status.ok.cValue
     }
 }
@@ -77,17 +85,17 @@ public func dt_value_transform(
             // The callback runs under the lock and may use this Value again.
             let (previous, current) = try handle.value.replace { current throws(TransformFailure) in
                 var new: UnsafeMutableRawPointer?
-                let status = fn(ctx, current, &new)
+                let status = fn(ctx, current.raw, &new)
                 guard status == 0 else { throw TransformFailure(status: status) }
                 handle.retain(new)  // the Value's reference
                 // The caller's, taken under the lock: a concurrent set could
                 // otherwise release the new value before we hand it out.
                 if result != nil { handle.retain(new) }
-                return new
+                return StoredPointer(new)
             }
-            result?.pointee = current
+            result?.pointee = current.raw
             // Outside the lock, so a release hook that reenters cannot deadlock.
-            handle.release(previous)
+            handle.release(previous.raw)
             return Status.ok.cValue
         } catch {
             return error.status

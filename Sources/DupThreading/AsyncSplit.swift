@@ -5,9 +5,13 @@ import Synchronization
 /// `waiter` from any number of threads to get `fn`'s result or its error.
 ///
 /// Thread-safe. The two halves share ownership of the outcome; it lives as long
-/// as either half. `fn` is released once it has run.
+/// as either half. `fn` is released once it has run. `fn` runs on whichever
+/// thread runs the caller, and its result goes to every waiting thread, so
+/// both must be `Sendable`.
 @inlinable
-public func asyncSplit<T>(_ fn: @escaping () throws -> T) -> (waiter: AsyncWaiter<T>, caller: AsyncCaller<T>) {
+public func asyncSplit<T: Sendable>(
+    _ fn: @escaping @Sendable () throws -> T
+) -> (waiter: AsyncWaiter<T>, caller: AsyncCaller<T>) {
     let waiter = AsyncWaiter<T>()
     return (waiter, AsyncCaller(fn: fn, waiter: waiter))
 }
@@ -17,14 +21,14 @@ public func asyncSplit<T>(_ fn: @escaping () throws -> T) -> (waiter: AsyncWaite
 /// Thread-safe: if several threads call it, exactly one runs the function and
 /// the others get `DupThreadingError.alreadyCalled`. If the caller is destroyed
 /// without having run, its waiters get `DupThreadingError.abandoned`.
-public final class AsyncCaller<T>: @unchecked Sendable {
+public final class AsyncCaller<T: Sendable>: @unchecked Sendable {
     // Taken exactly once, by the thread that wins `waiter.claim()`.
-    @exclusivity(unchecked) @usableFromInline var fn: (() throws -> T)?
+    @exclusivity(unchecked) @usableFromInline var fn: (@Sendable () throws -> T)?
     /// The waiter that reports this caller's outcome.
     public let waiter: AsyncWaiter<T>
 
     @inlinable
-    init(fn: @escaping () throws -> T, waiter: AsyncWaiter<T>) {
+    init(fn: @escaping @Sendable () throws -> T, waiter: AsyncWaiter<T>) {
         self.fn = fn
         self.waiter = waiter
     }
@@ -61,7 +65,7 @@ public final class AsyncCaller<T>: @unchecked Sendable {
 /// Thread-safe: any number of threads may wait, any number of times, and all
 /// see the same outcome. Waiting parks the thread (no polling) and can be
 /// bounded by a timeout and interrupted through an `InterruptHook`.
-public final class AsyncWaiter<T>: @unchecked Sendable {
+public final class AsyncWaiter<T: Sendable>: @unchecked Sendable {
     @usableFromInline let state = FutexWord(AsyncSplitState.notStarted)
     // Written once, before `state` becomes done; immutable afterwards.
     @exclusivity(unchecked) @usableFromInline var outcome: Result<T, any Error>?
@@ -159,8 +163,9 @@ func parkUntilDone(_ state: FutexWord, deadline: Deadline, interrupt: InterruptH
         }
         switch state.park(whileEqualTo: s | AsyncSplitState.parkedFlag, until: schedule.nextWake(deadline)) {
         case .woken:
-            continue
+            schedule.disturbed()
         case .signalled:
+            schedule.disturbed()
             if let interrupt, interrupt() { throw .interrupted }
         case .timedOut:
             let now = state.load(ordering: .acquiring)

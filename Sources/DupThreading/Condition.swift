@@ -7,32 +7,47 @@ import Synchronization
 /// Thread-safe. The condition keeps its lock alive. Waiting and notifying
 /// require the calling thread to hold the lock (`notOwner` otherwise, where the
 /// lock can tell). A wait on a recursively held lock releases it fully and
-/// restores the same depth. Wake-ups come through a futex, so a notified
-/// waiter wakes at once; there is no polling. As Python allows, a notify may
-/// occasionally wake more than `n` waiters, and waiters must re-check their
-/// predicate (`wait(until:)` does this for you).
+/// restores the same depth.
+///
+/// Exact semantics (those of `threading.Condition`, made exact where it is
+/// loose):
+/// - Waiting threads queue in arrival order. `notify(n)` chooses exactly
+///   `min(n, waiting)` of the threads waiting when it is called, the
+///   longest-waiting first, and never more. A wait returns notified only if a
+///   notify chose it: there are no spurious wake-ups.
+/// - A wait whose timeout passes before a notify chooses it returns timed
+///   out. A notify that chooses a waiter at the instant its timeout passes is
+///   never lost: that waiter returns notified.
+/// - An interruption (`interruptWaiters`, or a signal handler running on the
+///   waiting thread) only makes the waiter consult its hook. If the hook says
+///   go on, the wait goes on with its original deadline, and it has neither
+///   returned nor consumed a notify. If the hook says stop (or, for
+///   `interruptWaiters`, there is no hook) the wait returns interrupted; a
+///   notify that had chosen it in the meantime is handed on to the next
+///   waiter.
+/// - A chosen waiter wakes at once (its own futex word): there is no polling.
+/// - `waitingThreadCount` counts a thread from the moment its wait begins
+///   until it returns with the lock held again.
 public final class Condition: Lockable, @unchecked Sendable {
     /// The lock this condition is bound to.
     public let lock: any WaitableLock
 
-    // Bumped under the lock by every notify; waiters park on it.
-    @usableFromInline let sequence = FutexWord(0)
-    // Threads between "about to release the lock" and "woken"; lets notify
-    // skip the system call when nobody waits.
-    @usableFromInline let waiters: SharedWord64 = .allocate(0)
-    // Bumped by every `interruptWaiters()`.
-    @usableFromInline let interruptions: SharedWord32 = .allocate(0)
+    @usableFromInline let queue = WaitQueue()
+    // Threads inside a wait, from its start until the lock is held again.
+    @usableFromInline let inside: SharedWord64 = .allocate(0)
 
     /// Creates a condition with its own `RecursiveLock`.
     public convenience init() { self.init(lock: RecursiveLock()) }
 
     /// Creates a condition bound to `lock`.
-    public init(lock: some WaitableLock) { self.lock = lock }
+    public init(lock: any WaitableLock) { self.lock = lock }
 
-    deinit { sequence.deallocate(); waiters.deallocate(); interruptions.deallocate() }
+    deinit { inside.deallocate() }
 
-    /// How many threads are waiting on this condition right now (a snapshot).
-    public var waitingThreadCount: Int { waiters.load(ordering: .relaxed) }
+    /// How many threads are inside a wait on this condition right now (a
+    /// snapshot): from the start of the call until it returns with the lock
+    /// held again.
+    public var waitingThreadCount: Int { inside.load(ordering: .acquiring) }
 
     /// Acquires the condition's lock.
     public func acquire() { lock.acquire() }
@@ -50,7 +65,8 @@ public final class Condition: Lockable, @unchecked Sendable {
     }
 
     /// Waits until notified, the timeout passes, or the wait is interrupted
-    /// (see `InterruptHook`). The lock is held again on every return path.
+    /// (see `InterruptHook` and the semantics above). The lock is held again
+    /// on every return path.
     public func wait(
         timeout: Duration?, interrupt: InterruptHook?
     ) throws(DupThreadingError) -> WaitOutcome {
@@ -79,39 +95,39 @@ public final class Condition: Lockable, @unchecked Sendable {
         }
     }
 
-    /// Wakes up to `n` threads waiting on this condition. The calling thread
+    /// Chooses up to `n` threads waiting on this condition, longest-waiting
+    /// first, and wakes them; returns how many it chose. The calling thread
     /// must hold the lock. Throws `invalidArgument` for a negative `n`;
     /// `n == 0` does nothing; a huge `n` wakes everyone.
-    public func notify(_ n: Int = 1) throws(DupThreadingError) {
+    @discardableResult
+    public func notify(_ n: Int = 1) throws(DupThreadingError) -> Int {
         guard n >= 0 else { throw .invalidArgument("notify count must not be negative, got \(n)") }
         try checkHeld()
-        guard n > 0 else { return }
-        _ = sequence.wrappingAdd(1, ordering: .relaxed)
-        if waiters.load(ordering: .relaxed) > 0 {
-            sequence.wake(Int32(clamping: n))
-        }
+        guard n > 0 else { return 0 }
+        return queue.notify(n)
     }
 
-    /// Wakes every thread waiting on this condition. The calling thread must hold the lock.
-    public func notifyAll() throws(DupThreadingError) {
-        try notify(Int(Int32.max))
+    /// Wakes every thread waiting on this condition; returns how many. The
+    /// calling thread must hold the lock.
+    @discardableResult
+    public func notifyAll() throws(DupThreadingError) -> Int {
+        try notify(Int.max)
     }
 
     /// Disturbs every thread now waiting on this condition, from any thread,
     /// with or without the lock. Each wait consults its interrupt hook and
     /// ends with `.interrupted` if the hook says so (or if it has no hook);
-    /// otherwise the wake-up counts as a spurious one.
+    /// otherwise it goes on waiting as if nothing happened.
     public func interruptWaiters() {
-        _ = interruptions.wrappingAdd(1, ordering: .sequentiallyConsistent)
-        _ = sequence.wrappingAdd(1, ordering: .sequentiallyConsistent)
-        sequence.wakeAll()
+        queue.interruptAll()
     }
 
     /// Forgets the waiters, and resets the lock if it is a `Lock` or
     /// `RecursiveLock`. Only for a child process right after `fork()`, where
     /// the threads that waited or held the lock no longer exist.
     public func reinitializeAfterFork() {
-        waiters.store(0, ordering: .relaxed)
+        queue.reinitializeAfterFork()
+        inside.store(0, ordering: .relaxed)
         if let lock = lock as? Lock { lock.reinitializeAfterFork() }
         if let lock = lock as? RecursiveLock { lock.reinitializeAfterFork() }
     }
@@ -120,50 +136,70 @@ public final class Condition: Lockable, @unchecked Sendable {
         if lock.isHeldByCurrentThread == false { throw .notOwner }
     }
 
-    /// One wait: release the lock, park until the sequence moves, the deadline
-    /// passes or the hook says stop, then restore the lock.
+    /// One wait: queue up, release the lock, park on our own node until a
+    /// notify chooses us, the deadline passes or the hook says stop, then
+    /// restore the lock.
     private func waitOnce(deadline: Deadline, interrupt: InterruptHook?) throws(DupThreadingError) -> WaitOutcome {
         try checkHeld()
-        // Interruptions first: `interruptWaiters` bumps them before the
-        // sequence, so an interruption we miss here moves the sequence later.
-        var seenInterruptions = interruptions.load(ordering: .sequentiallyConsistent)
-        // Read under the lock: any notify after this point changes `sequence`,
-        // so parking on this value cannot miss it.
-        let seq = sequence.load(ordering: .sequentiallyConsistent)
-        _ = waiters.wrappingAdd(1, ordering: .relaxed)
-        let saved: LockSavedState
-        do {
-            saved = try lock.releaseForWait()
-        } catch {
-            _ = waiters.wrappingAdd(-1, ordering: .relaxed)
-            // Ours a moment ago (checkHeld): another thread released it since
-            // (Lock.releaseFromAnyThread). We do not hold it: notOwner, as
-            // documented, not the notLocked the release would report.
-            throw .notOwner
-        }
-        defer {
-            _ = waiters.wrappingAdd(-1, ordering: .relaxed)
+        _ = inside.wrappingAdd(1, ordering: .relaxed)
+        // Released (with the lock) after the lock is held again: a free that
+        // sees 0 cannot run while this thread is still inside.
+        defer { _ = inside.wrappingAdd(-1, ordering: .releasing) }
+        let result = withUnsafeTemporaryAllocation(byteCount: WaitNode.size, alignment: WaitNode.alignment) {
+            memory -> Result<WaitOutcome, DupThreadingError> in
+            let node = WaitNode(initializing: memory.baseAddress!)
+            // Queued before the lock is released: every notify from now on
+            // sees this thread.
+            queue.enqueue(node)
+            let saved: LockSavedState
+            do {
+                saved = try lock.releaseForWait()
+            } catch {
+                queue.leaveHandingOnNotify(node)
+                // Ours a moment ago (checkHeld): another thread released it
+                // since (Lock.releaseFromAnyThread). We do not hold it:
+                // notOwner, as documented, not the release's notLocked.
+                return .failure(.notOwner)
+            }
+            let outcome = park(node, deadline: deadline, interrupt: interrupt)
             lock.restoreAfterWait(saved)
+            return .success(outcome)
         }
+        return try result.get()
+    }
+
+    /// Parks on `node` until it is notified (`.satisfied`), the deadline
+    /// passes (`.timedOut`) or the hook says stop (`.interrupted`); in the
+    /// last two cases the node has left the queue.
+    private func park(_ node: WaitNode, deadline: Deadline, interrupt: InterruptHook?) -> WaitOutcome {
         var schedule = HookSchedule(hasHook: interrupt != nil)
         while true {
-            let parked = sequence.park(whileEqualTo: seq, until: schedule.nextWake(deadline))
-            let nowInterruptions = interruptions.load(ordering: .sequentiallyConsistent)
-            if nowInterruptions != seenInterruptions {
-                if interrupt?() ?? true { return .interrupted }
-                seenInterruptions = nowInterruptions
-            }
-            if sequence.load(ordering: .relaxed) != seq { return .satisfied }
-            switch parked {
-            case .woken:
+            let signal = node.signal.load(ordering: .acquiring)
+            if signal & WaitNode.notified != 0 { return .satisfied }
+            if signal & WaitNode.interrupted != 0 {
+                _ = node.signal.word.bitwiseAnd(~WaitNode.interrupted, ordering: .acquiring)
+                schedule.disturbed()
+                if interrupt?() ?? true { return stop(node) }
                 continue
+            }
+            switch node.signal.park(whileEqualTo: signal, until: schedule.nextWake(deadline)) {
+            case .woken:
+                schedule.disturbed()
             case .signalled:
-                if let interrupt, interrupt() { return .interrupted }
+                schedule.disturbed()
+                if let interrupt, interrupt() { return stop(node) }
             case .timedOut:
-                if deadline.hasPassed { return .timedOut }
-                if let interrupt, interrupt() { return .interrupted }
+                if deadline.hasPassed { return queue.leave(node) ? .timedOut : .satisfied }
+                // A scheduled check (not a disturbance: the next stays 2 s away).
+                if let interrupt, interrupt() { return stop(node) }
             }
         }
+    }
+
+    /// Leaves the queue for a wait the hook stopped.
+    private func stop(_ node: WaitNode) -> WaitOutcome {
+        queue.leaveHandingOnNotify(node)
+        return .interrupted
     }
 }
 

@@ -5,6 +5,10 @@ public enum DupThreadingError: Error, Equatable, Sendable, CustomStringConvertib
     case notOwner
     /// The lock was not held at all when it was released.
     case notLocked
+    /// The lock level belongs to an operation in progress: a `Value`
+    /// released from inside its own `transform` (or `read`, `replace`,
+    /// `withLock`), which holds that level until it returns.
+    case heldByOperation
     /// An async-split caller was run a second time; the function ran only once.
     case alreadyCalled
     /// An async-split caller was destroyed without ever running, so no
@@ -27,6 +31,7 @@ public enum DupThreadingError: Error, Equatable, Sendable, CustomStringConvertib
         switch self {
         case .notOwner: return "the calling thread does not hold this lock"
         case .notLocked: return "release of an unlocked lock"
+        case .heldByOperation: return "this lock level belongs to an operation in progress (a Value released inside its own transform)"
         case .alreadyCalled: return "the async-split caller was already run; the function runs only once"
         case .abandoned: return "the async-split caller was destroyed without running"
         case .invalidTimeout(let why): return "invalid timeout: \(why)"

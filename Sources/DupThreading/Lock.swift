@@ -111,8 +111,9 @@ public final class Lock: WaitableLock, @unchecked Sendable {
             if deadline.hasPassed { return .timedOut }
             switch state.park(whileEqualTo: 2, until: schedule.nextWake(deadline)) {
             case .woken:
-                continue
+                schedule.disturbed()
             case .signalled:
+                schedule.disturbed()
                 if let interrupt, interrupt() { return .interrupted }
             case .timedOut:
                 // The real deadline is handled at the loop top (one last try);
@@ -126,23 +127,50 @@ public final class Lock: WaitableLock, @unchecked Sendable {
     /// if another thread holds it.
     @inlinable
     public func release() throws(DupThreadingError) {
-        let me = currentThreadID()
-        guard words.owner.load(ordering: .relaxed) == me else {
+        // Claim the hold by clearing the holder with a compare-exchange, so
+        // that a racing `releaseFromAnyThread` cannot release it too.
+        guard words.owner.compareExchange(expected: currentThreadID(), desired: 0, ordering: .relaxed).exchanged else {
             throw state.load(ordering: .relaxed) == 0 ? .notLocked : .notOwner
         }
-        unlock()
+        unlockState()
     }
 
     /// Releases the lock whichever thread holds it, as Python's
     /// `threading.Lock.release` does. Throws `notLocked` if it is not held.
+    ///
+    /// Each successful release ends exactly one hold: of two racing
+    /// releases of one hold, one succeeds and the other throws `notLocked`
+    /// (or releases a hold some thread took after the first release).
     public func releaseFromAnyThread() throws(DupThreadingError) {
-        guard state.load(ordering: .relaxed) != 0 else { throw .notLocked }
-        unlock()
+        while true {
+            guard state.load(ordering: .relaxed) != 0 else { throw .notLocked }
+            let holder = words.owner.load(ordering: .relaxed)
+            if holder == 0 {
+                // The holder has taken the state word but not yet written
+                // its ID, or another release has claimed the hold and is
+                // about to clear the state: either takes a few instructions.
+                spinPause()
+                continue
+            }
+            // Claim this hold; a failure means it changed hands: look again.
+            if words.owner.compareExchange(expected: holder, desired: 0, ordering: .relaxed).exchanged {
+                unlockState()
+                return
+            }
+        }
     }
 
+    /// Releases the lock for its holder, which knows it holds it (a
+    /// `RecursiveLock`'s inner lock: nobody else can release that one).
     @inlinable @inline(__always)
     func unlock() {
         words.owner.store(0, ordering: .relaxed)
+        unlockState()
+    }
+
+    /// Frees the state word, once the hold has been claimed (owner cleared).
+    @inlinable @inline(__always)
+    func unlockState() {
         // Release ordering: our writes under the lock happen-before the next
         // holder's acquire.
         if state.exchange(0, ordering: .releasing) == 2 {

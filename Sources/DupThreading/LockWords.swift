@@ -2,7 +2,7 @@ import Synchronization
 
 /// The words of one lock, side by side in one cache line of their own: the
 /// futex state word, the holder's thread ID, (for `RecursiveLock`) the
-/// recursion depth, and optionally a payload the lock guards (a `Value`'s
+/// recursion depth and the pinned level, and optionally a payload the lock guards (a `Value`'s
 /// stored value). Taking the lock, using the payload and releasing the lock
 /// then touch one cache line, so a contended hand-off moves one line between
 /// cores, not several. Owned by its `Lock`, which frees it in its `deinit`;
@@ -15,11 +15,17 @@ struct LockWords: @unchecked Sendable {
     @usableFromInline let owner: SharedWord64
     /// How many times the holder holds a `RecursiveLock`.
     @usableFromInline let depth: SharedWord64
+    /// The level of a `RecursiveLock` that an operation in progress holds
+    /// (see `RecursiveLock.acquirePinned`), 0 if none, with `borrowedFlag`
+    /// set while a `Value.withLock` body has the value inout. Written and
+    /// read only by the holder.
+    @usableFromInline let pinned: SharedWord64
+    @usableFromInline static let borrowedFlag = 1 << 62
     /// Uninitialized room for the payload, right after the words.
     @usableFromInline let payload: UnsafeMutableRawPointer
 
-    /// Where the payload starts in the line: after the three words.
-    static let payloadOffset = 24
+    /// Where the payload starts in the line: after the four words.
+    static let payloadOffset = 32
     static let lineSize = 64
 
     /// Allocates the words (unlocked, no owner) with room for a payload of
@@ -38,6 +44,9 @@ struct LockWords: @unchecked Sendable {
         let depth = (line + 16).bindMemory(to: Atomic<Int>.self, capacity: 1)
         depth.initialize(to: Atomic(0))
         self.depth = SharedWord64(depth)
+        let pinned = (line + 24).bindMemory(to: Atomic<Int>.self, capacity: 1)
+        pinned.initialize(to: Atomic(0))
+        self.pinned = SharedWord64(pinned)
         payload = line + offset
         self.state = FutexWord(existing: state)
     }
@@ -52,6 +61,7 @@ struct LockWords: @unchecked Sendable {
         state.pointer.deinitialize(count: 1)
         owner.pointer.deinitialize(count: 1)
         depth.pointer.deinitialize(count: 1)
+        pinned.pointer.deinitialize(count: 1)
         UnsafeMutableRawPointer(state.pointer).deallocate()
     }
 }

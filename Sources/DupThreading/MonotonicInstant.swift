@@ -89,7 +89,8 @@ struct Deadline: Sendable {
             throw .invalidTimeout("a timeout must not be negative, got \(duration)")
         }
         let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
-        if overflow { return UInt64(Int64.max) }
-        return whole.addingReportingOverflow(UInt64(attoseconds / 1_000_000_000)).partialValue
+        let (total, carry) = whole.addingReportingOverflow(UInt64(attoseconds / 1_000_000_000))
+        // Saturate: a timeout too long to represent means "never" in effect.
+        return overflow || carry ? UInt64(Int64.max) : Swift.min(total, UInt64(Int64.max))
     }
 }

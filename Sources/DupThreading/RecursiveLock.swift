@@ -78,8 +78,13 @@ public final class RecursiveLock: WaitableLock, @unchecked Sendable {
 
     /// One more level for the owner. Saturates at `Int.max`, which only a
     /// huge restored depth can reach: wrapping would make a release trap.
+    /// Traps if the lock is a `Value`'s whose `withLock` body is running
+    /// (the value is lent to that body inout; nothing may touch it).
     @inlinable @inline(__always)
     func addLevel() {
+        if inner.words.pinned.load(ordering: .relaxed) & LockWords.borrowedFlag != 0 {
+            fatalError("DupThreading: a Value was used from inside its own withLock body, which has the value inout")
+        }
         let d = inner.words.depth.load(ordering: .relaxed)
         inner.words.depth.store(d == .max ? d : d + 1, ordering: .relaxed)
     }
@@ -99,12 +104,38 @@ public final class RecursiveLock: WaitableLock, @unchecked Sendable {
     }
 
     /// Releases one level of the lock. Throws `notOwner` if another thread
-    /// holds it and `notLocked` if nobody does.
+    /// holds it, `notLocked` if nobody does, and `heldByOperation` if the
+    /// level belongs to an operation in progress (a release from inside a
+    /// `Value`'s own `transform`).
     @inlinable
     public func release() throws(DupThreadingError) {
         guard isOwnedByCurrentThread else {
             throw inner.isLocked ? .notOwner : .notLocked
         }
+        let pinned = inner.words.pinned.load(ordering: .relaxed) & ~LockWords.borrowedFlag
+        guard inner.words.depth.load(ordering: .relaxed) > pinned else { throw .heldByOperation }
+        releaseOwned()
+    }
+
+    /// Takes one more level on behalf of an operation of this module's
+    /// (`Value.transform` and the like) and pins it: until `releasePinned`,
+    /// `release()` refuses to release it, so the code the operation calls
+    /// cannot release the lock under it. With `lending`, the operation lends
+    /// the guarded value inout and any further use of the lock by this
+    /// thread traps. Returns the previous pin, for `releasePinned`.
+    @inlinable @inline(__always)
+    func acquirePinned(lending: Bool = false) -> Int {
+        acquire()
+        let previous = inner.words.pinned.load(ordering: .relaxed)
+        let level = inner.words.depth.load(ordering: .relaxed)
+        inner.words.pinned.store(lending ? level | LockWords.borrowedFlag : level, ordering: .relaxed)
+        return previous
+    }
+
+    /// Releases the level `acquirePinned` took and restores the previous pin.
+    @inlinable @inline(__always)
+    func releasePinned(restoring previous: Int) {
+        inner.words.pinned.store(previous, ordering: .relaxed)
         releaseOwned()
     }
 
@@ -121,6 +152,7 @@ public final class RecursiveLock: WaitableLock, @unchecked Sendable {
         guard isOwnedByCurrentThread else {
             throw inner.isLocked ? .notOwner : .notLocked
         }
+        guard inner.words.pinned.load(ordering: .relaxed) == 0 else { throw .heldByOperation }
         let saved = LockSavedState(recursionCount: inner.words.depth.load(ordering: .relaxed))
         inner.words.depth.store(0, ordering: .relaxed)
         inner.unlock()
@@ -138,5 +170,6 @@ public final class RecursiveLock: WaitableLock, @unchecked Sendable {
     public func reinitializeAfterFork() {
         inner.reinitializeAfterFork()
         inner.words.depth.store(0, ordering: .relaxed)
+        inner.words.pinned.store(0, ordering: .relaxed)
     }
 }

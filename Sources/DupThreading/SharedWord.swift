@@ -98,6 +98,26 @@ struct SharedWord32: @unchecked Sendable {
     }
 }
 
+extension SharedWord32 {
+    /// Sets the bits of `mask` and returns the previous value.
+    @inlinable @inline(__always)
+    func bitwiseOr(_ mask: UInt32, ordering: AtomicUpdateOrdering) -> UInt32 {
+        schedulePoint()
+        if ordering == .relaxed { return pointer.pointee.bitwiseOr(mask, ordering: .relaxed).oldValue }
+        assert(ordering == .releasing)
+        return pointer.pointee.bitwiseOr(mask, ordering: .releasing).oldValue
+    }
+
+    /// Clears the bits not in `mask` and returns the previous value.
+    @inlinable @inline(__always)
+    func bitwiseAnd(_ mask: UInt32, ordering: AtomicUpdateOrdering) -> UInt32 {
+        schedulePoint()
+        if ordering == .relaxed { return pointer.pointee.bitwiseAnd(mask, ordering: .relaxed).oldValue }
+        assert(ordering == .acquiring)
+        return pointer.pointee.bitwiseAnd(mask, ordering: .acquiring).oldValue
+    }
+}
+
 /// A shared atomic `Int`: a thread ID (as its bit pattern), a depth or a count.
 @usableFromInline
 struct SharedWord64: @unchecked Sendable {

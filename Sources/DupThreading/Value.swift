@@ -8,7 +8,7 @@
 /// on the same thread works. The container owns its stored value; a value
 /// replaced by `set` is destroyed after the lock is released, so a `deinit`
 /// that touches the container cannot deadlock on it.
-public final class Value<T>: Lockable, @unchecked Sendable {
+public final class Value<T: Sendable>: Lockable, @unchecked Sendable {
     @usableFromInline let lock: RecursiveLock
     // The stored value, guarded by `lock` and kept in the lock's own cache
     // line (when it fits), so that an operation on a contended Value moves
@@ -61,7 +61,8 @@ public final class Value<T>: Lockable, @unchecked Sendable {
     /// Calls `fn` with the current value while holding exclusive access, stores
     /// what it returns and returns that. If `fn` throws, the stored value is
     /// unchanged, the lock is released, and the error propagates. `fn` may use
-    /// this Value again (the lock is reentrant).
+    /// this Value again (the lock is reentrant), but may not release the
+    /// level the transform holds (`release()` throws `heldByOperation`).
     @inlinable
     public func transform<E: Error>(_ fn: (T) throws(E) -> T) throws(E) -> T {
         try replace(fn).current
@@ -75,17 +76,17 @@ public final class Value<T>: Lockable, @unchecked Sendable {
         // Always inlined: a call that is not inlined retains and releases
         // `self` around the closure, an atomic write on the Value's header
         // that every thread using the Value contends for (dt_value_transform).
-        lock.acquire()
+        let pin = lock.acquirePinned()
         let new: T
         do throws(E) {
             new = try fn(storage)
         } catch {
-            lock.releaseOwned()
+            lock.releasePinned(restoring: pin)
             throw error
         }
         let old = storage
         storage = new
-        lock.releaseOwned()
+        lock.releasePinned(restoring: pin)
         return (old, new)
     }
 
@@ -94,8 +95,8 @@ public final class Value<T>: Lockable, @unchecked Sendable {
     /// use this Value again (the lock is reentrant).
     @inlinable
     public func read<R, E: Error>(_ body: (T) throws(E) -> R) throws(E) -> R {
-        lock.acquire()
-        defer { lock.releaseOwned() }
+        let pin = lock.acquirePinned()
+        defer { lock.releasePinned(restoring: pin) }
         return try body(storage)
     }
 
@@ -103,14 +104,14 @@ public final class Value<T>: Lockable, @unchecked Sendable {
     /// returns its result. If `body` throws, changes it already made stay.
     ///
     /// `body` must not use this Value through its other methods: it already
-    /// has the value `inout`, and a second access overlapping it is not
-    /// allowed (its effect is undefined; the lock cannot tell). For reentrant
-    /// use, call `acquire()` / `release()` or the free function
+    /// has the value `inout`. Doing so traps (a documented misuse check);
+    /// `release()` from the body throws `heldByOperation`. For reentrant use,
+    /// call `acquire()` / `release()` or the free function
     /// `withLock(value) { ... }` instead.
     @inlinable
     public func withLock<R, E: Error>(_ body: (inout T) throws(E) -> R) throws(E) -> R {
-        lock.acquire()
-        defer { lock.releaseOwned() }
+        let pin = lock.acquirePinned(lending: true)
+        defer { lock.releasePinned(restoring: pin) }
         return try body(&storage)
     }
 
@@ -132,7 +133,9 @@ public final class Value<T>: Lockable, @unchecked Sendable {
     }
 
     /// Releases one level of exclusive access. Throws `notOwner` or
-    /// `notLocked` if the calling thread does not hold it.
+    /// `notLocked` if the calling thread does not hold it, and
+    /// `heldByOperation` for the level a running `transform` (or `read`,
+    /// `replace`, `withLock`) of this Value holds.
     @inlinable
     public func release() throws(DupThreadingError) { try lock.release() }
 

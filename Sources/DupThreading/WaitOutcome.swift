@@ -23,14 +23,15 @@ public typealias InterruptHook = () -> Bool
 
 /// Tunables for interruptible waits.
 public enum InterruptHookDefaults {
-    /// When an otherwise undisturbed interruptible wait first consults its
-    /// hook: 25 ms after it parks. This catches a signal that landed between
-    /// the caller's last check and the thread parking (nothing wakes the
-    /// thread for that one); every later disturbance is seen at once.
+    /// When an interruptible wait consults its hook after it parks, and after
+    /// every wake-up that sends it back to park: 25 ms. This catches a signal
+    /// that landed between the caller's last check and the thread parking
+    /// (nothing wakes the thread for that one); a signal that lands while it
+    /// is parked is seen at once.
     public static let firstCheck: Duration = .milliseconds(25)
 
     /// How often an undisturbed interruptible wait consults its hook after
-    /// that first check: every two seconds, a backstop that costs nothing.
+    /// that check: every two seconds, a backstop that costs nothing.
     public static let safetyInterval: Duration = .seconds(2)
 
     @usableFromInline
@@ -41,12 +42,16 @@ public enum InterruptHookDefaults {
 }
 
 /// When a parked thread wakes on its own to consult its interrupt hook: never
-/// without a hook; with one, `firstCheck` after the first park and then every
-/// `safetyInterval`. A value owned by one wait: not shared between threads.
+/// without a hook; with one, `firstCheck` after the first park and after
+/// every wake-up (a notify, a release, an interruption, a signal, a spurious
+/// wake-up: a signal may land between the wake-up and the next park, and
+/// nothing wakes the thread for that one), and `safetyInterval` after a park
+/// that ended with a scheduled check. A value owned by one wait: not shared
+/// between threads.
 @usableFromInline
 struct HookSchedule {
     @usableFromInline let hasHook: Bool
-    @usableFromInline var parks = 0
+    @usableFromInline var checkSoon = true
 
     @usableFromInline
     init(hasHook: Bool) { self.hasHook = hasHook }
@@ -55,8 +60,13 @@ struct HookSchedule {
     @usableFromInline
     mutating func nextWake(_ deadline: Deadline) -> MonotonicInstant {
         guard hasHook else { return deadline.instant }
-        parks += 1
-        return deadline.nextWake(safetyInterval: parks == 1
+        defer { checkSoon = false }
+        return deadline.nextWake(safetyInterval: checkSoon
             ? InterruptHookDefaults.firstCheckNanoseconds : InterruptHookDefaults.safetyIntervalNanoseconds)
     }
+
+    /// The park ended for a reason other than a scheduled check: the next
+    /// one checks again after `firstCheck`.
+    @usableFromInline
+    mutating func disturbed() { checkSoon = true }
 }

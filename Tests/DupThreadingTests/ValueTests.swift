@@ -120,7 +120,7 @@ final class ValueTests: XCTestCase {
         XCTAssertEqual(torn.load(ordering: .relaxed), 0)
 
         // A stored object in a large value is released with the Value.
-        final class Token {}
+        final class Token: Sendable {}
         weak var weakToken: Token?
         do {
             let token = Token()

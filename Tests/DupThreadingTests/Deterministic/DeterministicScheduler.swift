@@ -68,7 +68,8 @@ struct RandomStrategy: ChoiceStrategy {
 /// nothing else can run, or now and then at random.
 struct PCTStrategy: ChoiceStrategy {
     private var random: RandomStrategy
-    private var priority: [Int: UInt64] = [:]
+    private var priority: [Int: Int64] = [:]
+    private var yields: Int64 = 0
     private var changePoints: Set<Int>
     private var step = 0
 
@@ -82,14 +83,19 @@ struct PCTStrategy: ChoiceStrategy {
     mutating func choose(_ options: [Choice], current: Int?, yielding: Int?) -> Choice {
         step += 1
         if changePoints.contains(step), let current { priority[current] = 0 }
-        var runnable = options.filter { $0.kind == .run }
-        if runnable.count > 1 { runnable.removeAll { $0.thread == yielding } }
+        // A thread that only busy-waits drops below every other: it waits
+        // for one of them.
+        if let yielding {
+            yields += 1
+            priority[yielding] = -yields
+        }
+        let runnable = options.filter { $0.kind == .run }
         let others = options.filter { $0.kind != .run }
         if !others.isEmpty, runnable.isEmpty || random.next() % 16 == 0 {
             return others[Int(random.next() % UInt64(others.count))]
         }
         for choice in runnable where priority[choice.thread] == nil {
-            priority[choice.thread] = 1 + random.next() % (1 << 32)
+            priority[choice.thread] = Int64(1 + random.next() % (1 << 32))
         }
         return runnable.max { priority[$0.thread]! < priority[$1.thread]! }!
     }
@@ -125,6 +131,7 @@ final class DeterministicScheduler: ScheduleHooks, @unchecked Sendable {
         var result = FutexWord.ParkResult.woken
         var signalPending = false   // a "signal handler ran" flag, for hooks
         var yielding = false        // in a busy-wait turn
+        var timeoutsFired = 0       // parks of this thread ended by their deadline
     }
 
     // Everything below is guarded by `mutex`.
@@ -255,12 +262,16 @@ final class DeterministicScheduler: ScheduleHooks, @unchecked Sendable {
 
     /// Delivers a "signal" to thread `t`: its signal flag is set (as a
     /// handler would set one) and, if it is parked, its park ends with
-    /// `.signalled`. A scheduling point first.
-    func deliverSignal(to t: Int) {
+    /// `.signalled`. A scheduling point first. Returns how many of `t`'s
+    /// parks had ended by their deadline when the signal landed.
+    @discardableResult
+    func deliverSignal(to t: Int) -> Int {
         point()
-        locked {
+        return locked {
+            if getenv("DT_SCHEDULE_DEBUG") != nil { print("[sched] signal to t\(t) at \(clock), parked: \(threads[t].status == .parked)") }
             threads[t].signalPending = true
             if threads[t].status == .parked { unpark(t, .signalled) }
+            return threads[t].timeoutsFired
         }
     }
 
@@ -268,10 +279,30 @@ final class DeterministicScheduler: ScheduleHooks, @unchecked Sendable {
     /// that stands for "run the pending signal handlers; did one ask to stop?".
     func takeSignal(_ me: Int) -> Bool {
         locked {
+            if getenv("DT_SCHEDULE_DEBUG") != nil { print("[sched] t\(me) hook at \(clock): \(threads[me].signalPending)") }
             defer { threads[me].signalPending = false }
             return threads[me].signalPending
         }
     }
+
+    /// Delivers a signal to thread `t` at a moment when it is parked (its
+    /// park ends with `.signalled`), busy-waiting until it is.
+    func deliverSignalWhileParked(to t: Int) {
+        while true {
+            point()
+            let delivered = locked {
+                guard threads[t].status == .parked else { return false }
+                threads[t].signalPending = true
+                unpark(t, .signalled)
+                return true
+            }
+            if delivered { return }
+            spinPause()
+        }
+    }
+
+    /// How many of thread `t`'s parks have ended by their deadline so far.
+    func timeoutsFired(_ t: Int) -> Int { locked { threads[t].timeoutsFired } }
 
     /// The virtual time, for scenario assertions.
     var virtualNow: UInt64 { locked { clock } }
@@ -304,6 +335,9 @@ final class DeterministicScheduler: ScheduleHooks, @unchecked Sendable {
             if word.load(as: UInt32.self) != expected { return .woken }
             let limit: UInt64? = deadline == .distantFuture ? nil : deadline.nanoseconds
             if let limit, limit <= clock { return .timedOut }
+            if getenv("DT_SCHEDULE_DEBUG") != nil {
+                print("[sched] t\(me) parks at \(clock) until \(limit.map { String($0 - clock) } ?? "never")")
+            }
             parkCounter += 1
             threads[me].status = .parked
             threads[me].parkedOn = word
@@ -390,6 +424,7 @@ final class DeterministicScheduler: ScheduleHooks, @unchecked Sendable {
         case .run: break
         case .timeout:
             clock = max(clock, threads[choice.thread].deadline!)
+            threads[choice.thread].timeoutsFired += 1
             unpark(choice.thread, .timedOut)
         case .spurious: unpark(choice.thread, .woken)
         case .signal:

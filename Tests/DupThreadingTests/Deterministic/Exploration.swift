@@ -3,7 +3,9 @@
 // loom do, until a budget of schedules is spent) and by random walks from
 // seeds (PCT and uniform walks). A failing schedule is reported with its trace, which replays it:
 //
-//   DT_SCHEDULE_TRACE='0,1,1,10,2' swift test --filter 'DeterministicTests/testNotifyCount'
+//   DT_SCHEDULE_TRACE='0,1,1,10,2' swift test --filter ConditionScheduleTests/testNotifyWakesExactlyN
+//
+// (a long trace is written to a file and given as DT_SCHEDULE_TRACE=@path)
 //
 // replays one trace; DT_SCHEDULE_SEED=N replays one random schedule;
 // DT_SCHEDULE_LONG=1 explores far more schedules (docs/reliability.md).
@@ -32,6 +34,18 @@ struct Scenario {
 
 /// What an exploration found.
 struct ExplorationReport: CustomStringConvertible {
+    /// The failing trace as DT_SCHEDULE_TRACE takes it: inline when short,
+    /// otherwise written to a file named as `@path`.
+    var traceArgument: String {
+        let text = failingTrace.map(\.description).joined(separator: ",")
+        guard failingTrace.count > 200 else { return text }
+        let path = "/tmp/dt-schedule-\(getpid())-\(failingTrace.count).trace"
+        guard let file = fopen(path, "w") else { return "(\(failingTrace.count) choices; could not write \(path))" }
+        fputs(text, file)
+        fclose(file)
+        return "@" + path
+    }
+
     var schedules = 0
     var exhaustive = false
     var failure: String?
@@ -41,7 +55,7 @@ struct ExplorationReport: CustomStringConvertible {
     var description: String {
         var text = "\(schedules) schedules" + (exhaustive ? " (every schedule within the preemption bound)" : "")
         if let failure {
-            text += "\nFAILED: \(failure)\n  trace: DT_SCHEDULE_TRACE='\(failingTrace.map(\.description).joined(separator: ","))'"
+            text += "\nFAILED: \(failure)\n  trace: DT_SCHEDULE_TRACE='\(traceArgument)'"
             if let failingSeed { text += "\n  seed: DT_SCHEDULE_SEED=\(failingSeed)" }
         }
         return text
@@ -150,7 +164,8 @@ func assertAllSchedulesPass(
     _ scenario: Scenario, budget: ExplorationBudget = .fromEnvironment,
     file: StaticString = #filePath, line: UInt = #line
 ) {
-    if let text = getenv("DT_SCHEDULE_TRACE").map({ String(cString: $0) }) {
+    if var text = getenv("DT_SCHEDULE_TRACE").map({ String(cString: $0) }) {
+        if text.hasPrefix("@") { text = readWholeFile(String(text.dropFirst())) }
         let trace = text.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
             .compactMap(Choice.init(code:))
         let (failure, _, _) = Exploration.runOnce(scenario, ReplayStrategy(prefix: trace))
@@ -177,6 +192,20 @@ func assertAllSchedulesPass(
     if random.failure != nil { XCTFail("\(scenario.name): \(random)", file: file, line: line) }
     print("[schedule] \(scenario.name): \(systematic.schedules + random.schedules) schedules in "
         + "\(MonotonicInstantForTests.millisSince(start)) ms")
+}
+
+/// The contents of a text file ("" if it cannot be read).
+func readWholeFile(_ path: String) -> String {
+    guard let file = fopen(path, "r") else { return "" }
+    defer { fclose(file) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = fread(&buffer, 1, buffer.count, file)
+        if n == 0 { break }
+        bytes += buffer[0..<n]
+    }
+    return String(decoding: bytes, as: UTF8.self)
 }
 
 enum MonotonicInstantForTests {
