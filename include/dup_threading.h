@@ -111,7 +111,8 @@ typedef struct dt_lock dt_lock;
 /* Creates an unlocked lock in *out; free it with dt_lock_free. */
 int dt_lock_new(dt_lock **out);
 
-/* Frees a lock. DT_EBUSY (and nothing freed) if it is held. */
+/* Frees a lock. DT_EBUSY (and nothing freed) if it is held or a thread is
+ * blocked acquiring it. */
 int dt_lock_free(dt_lock *lock);
 
 /* Blocks until the calling thread holds the lock. Not interruptible: use
@@ -148,7 +149,8 @@ typedef struct dt_rlock dt_rlock;
 /* Creates an unlocked reentrant lock in *out; free it with dt_rlock_free. */
 int dt_rlock_new(dt_rlock **out);
 
-/* Frees a reentrant lock. DT_EBUSY (and nothing freed) if it is held. */
+/* Frees a reentrant lock. DT_EBUSY (and nothing freed) if it is held or a
+ * thread is blocked acquiring it. */
 int dt_rlock_free(dt_rlock *lock);
 
 /* Blocks until the calling thread holds the lock (once more). */
@@ -216,7 +218,8 @@ int dt_cond_new_foreign(const dt_foreign_lock *lock, dt_cond **out);
 /* Frees a condition. DT_EBUSY (and nothing freed) while any thread is inside
  * dt_cond_wait or dt_interruptible_wait on it, from the start of the call
  * until it returns with the lock held again (including while it takes the
- * lock back). */
+ * lock back), and while its lock (unless foreign) is held or being acquired:
+ * the condition keeps its lock alive, and may be the last to hold it. */
 int dt_cond_free(dt_cond *cond);
 
 /* Acquires / releases the condition's lock (statuses as for its lock; for a
@@ -300,7 +303,8 @@ typedef struct dt_value_hooks {
 int dt_value_new(void *initial, const dt_value_hooks *hooks, dt_value **out);
 
 /* Frees a Value, releasing its stored pointer through the hooks.
- * DT_EBUSY (and nothing freed) if some thread holds it. */
+ * DT_EBUSY (and nothing freed) if some thread holds it or is blocked
+ * acquiring it. */
 int dt_value_free(dt_value *value);
 
 /* Writes the stored pointer to *out (a new reference, with hooks). */

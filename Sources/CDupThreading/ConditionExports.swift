@@ -79,7 +79,7 @@ public func dt_cond_new_foreign(
 
 @_cdecl("dt_cond_free")
 public func dt_cond_free(_ h: OpaquePointer?) -> Int32 {
-    freeHandle(h, .condition, as: ConditionHandle.self) { $0.condition.waitingThreadCount > 0 }
+    freeHandle(h, .condition, as: ConditionHandle.self) { $0.condition.isBusy }
 }
 
 @_cdecl("dt_cond_acquire")

@@ -14,7 +14,7 @@ public func dt_lock_new(_ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
 
 @_cdecl("dt_lock_free")
 public func dt_lock_free(_ h: OpaquePointer?) -> Int32 {
-    freeHandle(h, .lock, as: LockHandle.self) { $0.lock.isLocked }
+    freeHandle(h, .lock, as: LockHandle.self) { $0.lock.isBusy }
 }
 
 @_cdecl("dt_lock_acquire")

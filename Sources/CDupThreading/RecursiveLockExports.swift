@@ -14,7 +14,7 @@ public func dt_rlock_new(_ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 
 
 @_cdecl("dt_rlock_free")
 public func dt_rlock_free(_ h: OpaquePointer?) -> Int32 {
-    freeHandle(h, .rlock, as: RecursiveLockHandle.self) { $0.lock.isLocked }
+    freeHandle(h, .rlock, as: RecursiveLockHandle.self) { $0.lock.isBusy }
 }
 
 @_cdecl("dt_rlock_acquire")

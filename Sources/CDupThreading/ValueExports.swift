@@ -47,7 +47,7 @@ public func dt_value_new(
 
 @_cdecl("dt_value_free")
 public func dt_value_free(_ h: OpaquePointer?) -> Int32 {
-    freeHandle(h, .value, as: ValueHandle.self) { $0.value.isLocked }
+    freeHandle(h, .value, as: ValueHandle.self) { $0.value.isBusy }
 }
 
 @_cdecl("dt_value_get")

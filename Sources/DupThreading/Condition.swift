@@ -49,6 +49,18 @@ public final class Condition: Lockable, @unchecked Sendable {
     /// held again.
     public var waitingThreadCount: Int { inside.load(ordering: .acquiring) }
 
+    /// Whether a thread is inside a wait on this condition, or its lock (a
+    /// `Lock` or `RecursiveLock`) is held or being acquired (a snapshot).
+    /// What a C handle's free checks: the condition may own its lock.
+    public var isBusy: Bool {
+        // Waits first: a wait stops counting itself only once it holds the
+        // lock again, so a thread seen in neither has finished.
+        if waitingThreadCount > 0 { return true }
+        if let lock = lock as? RecursiveLock { return lock.isBusy }
+        if let lock = lock as? Lock { return lock.isBusy }
+        return false
+    }
+
     /// Acquires the condition's lock.
     public func acquire() { lock.acquire() }
 

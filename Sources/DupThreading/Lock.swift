@@ -42,6 +42,15 @@ public final class Lock: WaitableLock, @unchecked Sendable {
     /// Whether any thread holds the lock right now (a snapshot).
     public var isLocked: Bool { state.load(ordering: .relaxed) != 0 }
 
+    /// Whether the lock is held or a thread is blocked acquiring it (a
+    /// snapshot): while false, no thread is inside a call on it, except
+    /// one that has not yet reached it. What a C handle's free checks.
+    public var isBusy: Bool {
+        // Waiters first: one that acquires sets the state before it stops
+        // counting itself, so a thread seen in neither has finished.
+        words.acquiring.load(ordering: .acquiring) != 0 || state.load(ordering: .acquiring) != 0
+    }
+
     /// Whether the calling thread holds the lock.
     public var isHeldByCurrentThread: Bool? { words.owner.load(ordering: .relaxed) == currentThreadID() }
 
@@ -92,6 +101,9 @@ public final class Lock: WaitableLock, @unchecked Sendable {
     /// Like `acquire(timeout:interrupt:)`, with an absolute deadline.
     @usableFromInline
     func acquireSlow(deadline: Deadline, interrupt: InterruptHook?) -> WaitOutcome {
+        _ = words.acquiring.wrappingAdd(1, ordering: .relaxed)
+        // The last touch of the lock's memory: after it a free may proceed.
+        defer { _ = words.acquiring.wrappingAdd(UInt32.max, ordering: .releasing) }
         // No spinning before parking (like glibc's default mutex): spinning
         // waiters pull the lock's cache line away from the holder, which
         // measured slower under contention on two cores.

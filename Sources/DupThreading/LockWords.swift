@@ -11,6 +11,10 @@ import Synchronization
 struct LockWords: @unchecked Sendable {
     /// 0 = unlocked, 1 = locked, 2 = locked and other threads may be parked.
     @usableFromInline let state: FutexWord
+    /// How many threads are in the slow path of an acquire (about to park,
+    /// parked, or just woken): with `state`, what tells a free that the lock
+    /// is still in use.
+    @usableFromInline let acquiring: SharedWord32
     /// The holder's thread ID (`currentThreadID()`), 0 when unlocked.
     @usableFromInline let owner: SharedWord64
     /// How many times the holder holds a `RecursiveLock`.
@@ -36,8 +40,10 @@ struct LockWords: @unchecked Sendable {
         let offset = LockWords.roundUp(LockWords.payloadOffset, to: payloadAlignment)
         let size = LockWords.roundUp(offset + payloadSize, to: LockWords.lineSize)
         let line = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: alignment)
-        let state = line.bindMemory(to: Atomic<UInt32>.self, capacity: 1)
+        let state = line.bindMemory(to: Atomic<UInt32>.self, capacity: 2)
         state.initialize(to: Atomic(0))
+        (state + 1).initialize(to: Atomic(0))
+        acquiring = SharedWord32(state + 1)
         let owner = (line + 8).bindMemory(to: Atomic<Int>.self, capacity: 1)
         owner.initialize(to: Atomic(0))
         self.owner = SharedWord64(owner)
@@ -58,7 +64,7 @@ struct LockWords: @unchecked Sendable {
     /// Frees the line. Only the owning lock calls this, from its `deinit`.
     @usableFromInline
     func deallocate() {
-        state.pointer.deinitialize(count: 1)
+        state.pointer.deinitialize(count: 2)
         owner.pointer.deinitialize(count: 1)
         depth.pointer.deinitialize(count: 1)
         pinned.pointer.deinitialize(count: 1)

@@ -29,6 +29,10 @@ public final class RecursiveLock: WaitableLock, @unchecked Sendable {
     /// Whether any thread holds the lock right now (a snapshot).
     public var isLocked: Bool { inner.isLocked }
 
+    /// Whether the lock is held or a thread is blocked acquiring it (a
+    /// snapshot; see `Lock.isBusy`).
+    public var isBusy: Bool { inner.isBusy }
+
     /// Whether the calling thread holds the lock.
     public var isHeldByCurrentThread: Bool? { isOwnedByCurrentThread }
 

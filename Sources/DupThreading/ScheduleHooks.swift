@@ -23,8 +23,9 @@ import Synchronization
 /// runs. Called only on a thread that the scheduler runs, while it runs it.
 @usableFromInline
 protocol ScheduleHooks: AnyObject {
-    /// Before each shared-word operation: returns when this thread may go on.
-    func point()
+    /// Before each operation on the shared word at `address` (nil: a point
+    /// of the test's own): returns when this thread may go on.
+    func point(_ address: UnsafeRawPointer?)
     /// A futex wait: parks while `word` holds `expected`, until woken, until
     /// the virtual `deadline`, or until the scheduler delivers a signal.
     func park(_ word: UnsafeMutableRawPointer, expected: UInt32, deadline: MonotonicInstant) -> FutexWord.ParkResult
@@ -76,12 +77,14 @@ enum ScheduleContext {
 }
 #endif
 
-/// A scheduling point: in the deterministic-schedule build, lets the calling
-/// thread's scheduler run another thread first. Empty in every other build.
+/// A scheduling point before an operation on the shared word at `address`:
+/// in the deterministic-schedule build, lets the calling thread's scheduler
+/// run another thread first (and check that the word is still alive). Empty
+/// in every other build.
 @inlinable @inline(__always)
-func schedulePoint() {
+func schedulePoint(_ address: UnsafeRawPointer) {
     #if DUPTHREADING_SCHEDULE
-    ScheduleContext.current?.point()
+    ScheduleContext.current?.point(address)
     #endif
 }
 

@@ -42,7 +42,7 @@ struct SharedWord32: @unchecked Sendable {
 
     @inlinable @inline(__always)
     func load(ordering: AtomicLoadOrdering) -> UInt32 {
-        schedulePoint()
+        schedulePoint(pointer)
         if ordering == .relaxed { return pointer.pointee.load(ordering: .relaxed) }
         if ordering == .acquiring { return pointer.pointee.load(ordering: .acquiring) }
         assert(ordering == .sequentiallyConsistent)
@@ -51,7 +51,7 @@ struct SharedWord32: @unchecked Sendable {
 
     @inlinable @inline(__always)
     func store(_ value: UInt32, ordering: AtomicStoreOrdering) {
-        schedulePoint()
+        schedulePoint(pointer)
         if ordering == .relaxed { return pointer.pointee.store(value, ordering: .relaxed) }
         if ordering == .releasing { return pointer.pointee.store(value, ordering: .releasing) }
         assert(ordering == .sequentiallyConsistent)
@@ -60,7 +60,7 @@ struct SharedWord32: @unchecked Sendable {
 
     @inlinable @inline(__always)
     func exchange(_ value: UInt32, ordering: AtomicUpdateOrdering) -> UInt32 {
-        schedulePoint()
+        schedulePoint(pointer)
         if ordering == .relaxed { return pointer.pointee.exchange(value, ordering: .relaxed) }
         if ordering == .acquiring { return pointer.pointee.exchange(value, ordering: .acquiring) }
         if ordering == .releasing { return pointer.pointee.exchange(value, ordering: .releasing) }
@@ -71,7 +71,7 @@ struct SharedWord32: @unchecked Sendable {
 
     @inlinable @inline(__always)
     func compareExchange(expected: UInt32, desired: UInt32, ordering: AtomicUpdateOrdering) -> (exchanged: Bool, original: UInt32) {
-        schedulePoint()
+        schedulePoint(pointer)
         let p = pointer
         if ordering == .relaxed { return p.pointee.compareExchange(expected: expected, desired: desired, ordering: .relaxed) }
         if ordering == .acquiring { return p.pointee.compareExchange(expected: expected, desired: desired, ordering: .acquiring) }
@@ -86,7 +86,7 @@ struct SharedWord32: @unchecked Sendable {
     /// Adds `operand` (wrapping) and returns the previous value.
     @inlinable @inline(__always)
     func wrappingAdd(_ operand: UInt32, ordering: AtomicUpdateOrdering) -> UInt32 {
-        schedulePoint()
+        schedulePoint(pointer)
         if ordering == .relaxed { return pointer.pointee.wrappingAdd(operand, ordering: .relaxed).oldValue }
         if ordering == .acquiring { return pointer.pointee.wrappingAdd(operand, ordering: .acquiring).oldValue }
         if ordering == .releasing { return pointer.pointee.wrappingAdd(operand, ordering: .releasing).oldValue }
@@ -102,7 +102,7 @@ extension SharedWord32 {
     /// Sets the bits of `mask` and returns the previous value.
     @inlinable @inline(__always)
     func bitwiseOr(_ mask: UInt32, ordering: AtomicUpdateOrdering) -> UInt32 {
-        schedulePoint()
+        schedulePoint(pointer)
         if ordering == .relaxed { return pointer.pointee.bitwiseOr(mask, ordering: .relaxed).oldValue }
         assert(ordering == .releasing)
         return pointer.pointee.bitwiseOr(mask, ordering: .releasing).oldValue
@@ -111,7 +111,7 @@ extension SharedWord32 {
     /// Clears the bits not in `mask` and returns the previous value.
     @inlinable @inline(__always)
     func bitwiseAnd(_ mask: UInt32, ordering: AtomicUpdateOrdering) -> UInt32 {
-        schedulePoint()
+        schedulePoint(pointer)
         if ordering == .relaxed { return pointer.pointee.bitwiseAnd(mask, ordering: .relaxed).oldValue }
         assert(ordering == .acquiring)
         return pointer.pointee.bitwiseAnd(mask, ordering: .acquiring).oldValue
@@ -145,7 +145,7 @@ struct SharedWord64: @unchecked Sendable {
 
     @inlinable @inline(__always)
     func load(ordering: AtomicLoadOrdering) -> Int {
-        schedulePoint()
+        schedulePoint(pointer)
         if ordering == .relaxed { return pointer.pointee.load(ordering: .relaxed) }
         if ordering == .acquiring { return pointer.pointee.load(ordering: .acquiring) }
         assert(ordering == .sequentiallyConsistent)
@@ -154,7 +154,7 @@ struct SharedWord64: @unchecked Sendable {
 
     @inlinable @inline(__always)
     func store(_ value: Int, ordering: AtomicStoreOrdering) {
-        schedulePoint()
+        schedulePoint(pointer)
         if ordering == .relaxed { return pointer.pointee.store(value, ordering: .relaxed) }
         if ordering == .releasing { return pointer.pointee.store(value, ordering: .releasing) }
         assert(ordering == .sequentiallyConsistent)
@@ -163,7 +163,7 @@ struct SharedWord64: @unchecked Sendable {
 
     @inlinable @inline(__always)
     func exchange(_ value: Int, ordering: AtomicUpdateOrdering) -> Int {
-        schedulePoint()
+        schedulePoint(pointer)
         if ordering == .relaxed { return pointer.pointee.exchange(value, ordering: .relaxed) }
         if ordering == .acquiring { return pointer.pointee.exchange(value, ordering: .acquiring) }
         if ordering == .releasing { return pointer.pointee.exchange(value, ordering: .releasing) }
@@ -174,7 +174,7 @@ struct SharedWord64: @unchecked Sendable {
 
     @inlinable @inline(__always)
     func compareExchange(expected: Int, desired: Int, ordering: AtomicUpdateOrdering) -> (exchanged: Bool, original: Int) {
-        schedulePoint()
+        schedulePoint(pointer)
         let p = pointer
         if ordering == .relaxed { return p.pointee.compareExchange(expected: expected, desired: desired, ordering: .relaxed) }
         if ordering == .acquiring { return p.pointee.compareExchange(expected: expected, desired: desired, ordering: .acquiring) }
@@ -189,7 +189,7 @@ struct SharedWord64: @unchecked Sendable {
     /// Adds `operand` (wrapping) and returns the previous value.
     @inlinable @inline(__always)
     func wrappingAdd(_ operand: Int, ordering: AtomicUpdateOrdering) -> Int {
-        schedulePoint()
+        schedulePoint(pointer)
         if ordering == .relaxed { return pointer.pointee.wrappingAdd(operand, ordering: .relaxed).oldValue }
         if ordering == .acquiring { return pointer.pointee.wrappingAdd(operand, ordering: .acquiring).oldValue }
         if ordering == .releasing { return pointer.pointee.wrappingAdd(operand, ordering: .releasing).oldValue }

@@ -142,6 +142,10 @@ public final class Value<T: Sendable>: Lockable, @unchecked Sendable {
     /// Whether any thread holds exclusive access right now (a snapshot).
     public var isLocked: Bool { lock.isLocked }
 
+    /// Whether any thread holds exclusive access or is blocked acquiring it
+    /// (a snapshot; see `Lock.isBusy`).
+    public var isBusy: Bool { lock.isBusy }
+
     /// Whether the calling thread holds exclusive access.
     public var isHeldByCurrentThread: Bool { lock.isOwnedByCurrentThread }
 }

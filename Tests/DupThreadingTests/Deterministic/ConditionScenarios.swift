@@ -153,22 +153,23 @@ final class ConditionScheduleTests: XCTestCase {
         })
     }
 
-    /// An interrupt racing a notify never eats it: one waiter without a hook
-    /// (an interrupt ends its wait) and one whose hook says go on; one notify(1) once
-    /// both are waiting, and a second only if the first went to the
-    /// interruptible waiter. Every notify must reach a waiter (a lost one
-    /// leaves the plain waiter parked: a deadlock).
+    /// An interrupt racing a wait never eats a later notify: a waiter with no
+    /// hook is interrupted while it starts waiting; a second waiter starts
+    /// after the interrupt; one notify(1) once both wait, and a second only
+    /// if the first went to the interruptible waiter (which then returned
+    /// notified). Every notify must reach a waiter: a lost one leaves the
+    /// second waiter parked, a deadlock the scheduler reports.
     func testInterruptNeverEatsANotify() {
         assertAllSchedulesPass(Scenario(name: "interrupt vs notify", threadCount: 4) { _ in
             let cond = Condition()
             let log = ConditionLog()
             let plain = ConditionLog()
             let interruptible = ConditionLog()
+            let interruptibleWaiting = Box(false)
+            let interruptDone = Box(false)
             let notifyBoth: @Sendable () -> Void = {
                 notifier(cond, log, n: 1) { $0.entered == 2 }()
                 while interruptible.returned == 0 { spinPause() }
-                // The first notify went to the interruptible waiter (which
-                // returned notified): the plain one needs a second.
                 if interruptible.notified == 1 {
                     notifier(cond, log, n: 1) { _ in true }()
                 }
@@ -178,37 +179,64 @@ final class ConditionScheduleTests: XCTestCase {
                     {
                         cond.acquire()
                         log.entered += 1
+                        interruptibleWaiting.value = true
                         let outcome = (try? cond.wait(timeout: nil, interrupt: nil)) ?? .timedOut
                         interruptible.record(outcome)
                         log.record(outcome)
                         try? cond.release()
                     },
                     {
+                        while !interruptDone.value { spinPause() }
                         cond.acquire()
                         log.entered += 1
-                        // Its hook says go on: interrupts do not end its wait.
-                        let outcome = (try? cond.wait(timeout: nil, interrupt: { false })) ?? .timedOut
+                        let outcome = (try? cond.wait(timeout: nil, interrupt: nil)) ?? .timedOut
                         plain.record(outcome)
                         log.record(outcome)
                         try? cond.release()
                     },
                     {
-                        // Interrupt once both wait, racing the notifier.
-                        while true {
-                            cond.acquire()
-                            let ready = log.entered == 2
-                            try? cond.release()
-                            if ready { break }
-                            spinPause()
-                        }
+                        while !interruptibleWaiting.value { spinPause() }
                         cond.interruptWaiters()
+                        interruptDone.value = true
                     },
                     notifyBoth,
                 ],
                 check: {
                     if let v = log.verdict() { return v }
-                    if plain.notified != 1 { return "the plain waiter returned \(plain.returned) times notified: \(plain.notified)" }
+                    if plain.notified != 1 { return "the second waiter returned \(plain.returned) times, notified \(plain.notified)" }
                     return nil
+                })
+        })
+    }
+
+    /// notify(2) and notifyAll racing three timed waits: every wait returns
+    /// notified exactly when a notify chose it (what notify returns), so the
+    /// number of notified waits equals the number the notifies chose.
+    func testNotifyCountsAgainstTimeouts() {
+        assertAllSchedulesPass(Scenario(name: "notify(2), notifyAll vs timeouts", threadCount: 4) { _ in
+            let cond = Condition()
+            let log = ConditionLog()
+            let chosen = Box(0)
+            return Scenario.Run(
+                bodies: [
+                    conditionWaiter(cond, log, timeout: .milliseconds(1)),
+                    conditionWaiter(cond, log, timeout: .milliseconds(2)),
+                    conditionWaiter(cond, log, timeout: .seconds(1)),
+                    {
+                        for n in [2, Int.max] {
+                            cond.acquire()
+                            log.notifiesIssued += n == Int.max ? 3 : n
+                            chosen.value += (try? (n == Int.max ? cond.notifyAll() : cond.notify(n))) ?? -100
+                            try? cond.release()
+                            spinPause()
+                        }
+                    },
+                ],
+                check: {
+                    if let v = log.verdict() { return v }
+                    if log.returned != 3 { return "\(log.returned) of 3 waits returned" }
+                    return log.notified == chosen.value
+                        ? nil : "\(log.notified) waits returned notified, the notifies chose \(chosen.value)"
                 })
         })
     }

@@ -149,6 +149,7 @@ final class DeterministicScheduler: ScheduleHooks, @unchecked Sendable {
     private(set) var trace: [Choice] = []
     private(set) var failure: String?
     private var steps = 0
+    private var freed: [Range<UInt>] = []
     private let maxSteps: Int
     private let offerDisturbances: Bool
     /// The virtual clock, in nanoseconds.
@@ -301,6 +302,16 @@ final class DeterministicScheduler: ScheduleHooks, @unchecked Sendable {
         }
     }
 
+    /// Marks `byteCount` bytes at `base` as freed: a later operation of the
+    /// core on a shared word there fails the run ("use after free"). A
+    /// scenario calls this where a C handle's free would have succeeded.
+    func markFreed(_ base: UnsafeRawPointer, byteCount: Int) {
+        locked {
+            let start = UInt(bitPattern: base)
+            freed.append(start..<(start + UInt(byteCount)))
+        }
+    }
+
     /// How many of thread `t`'s parks have ended by their deadline so far.
     func timeoutsFired(_ t: Int) -> Int { locked { threads[t].timeoutsFired } }
 
@@ -309,9 +320,14 @@ final class DeterministicScheduler: ScheduleHooks, @unchecked Sendable {
 
     // MARK: ScheduleHooks
 
-    func point() {
+    func point(_ address: UnsafeRawPointer? = nil) {
         locked { () -> Void in
             if failure != nil { waitForever() }
+            if let address, let range = freed.first(where: { $0.contains(UInt(bitPattern: address)) }) {
+                fail("use after free: thread \(running) operated on a shared word at offset "
+                    + "\(UInt(bitPattern: address) - range.lowerBound) of memory a free had released")
+                waitForever()
+            }
             let me = running
             decide(current: me)
             waitForTurn(me)
@@ -329,7 +345,7 @@ final class DeterministicScheduler: ScheduleHooks, @unchecked Sendable {
     }
 
     func park(_ word: UnsafeMutableRawPointer, expected: UInt32, deadline: MonotonicInstant) -> FutexWord.ParkResult {
-        point()
+        point(UnsafeRawPointer(word))
         return locked {
             let me = running
             if word.load(as: UInt32.self) != expected { return .woken }
@@ -350,6 +366,8 @@ final class DeterministicScheduler: ScheduleHooks, @unchecked Sendable {
     }
 
     func wake(_ word: UnsafeMutableRawPointer, count: Int32) {
+        // No liveness check: a wake may reach a word whose memory is gone,
+        // which is harmless (nobody parks there, or a spurious wake-up).
         point()
         locked {
             let parked = threads.indices
