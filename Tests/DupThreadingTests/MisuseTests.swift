@@ -135,4 +135,107 @@ final class MisuseTests: XCTestCase {
         XCTAssertEqual(try lock.releaseForWait().recursionCount, .max - 1)
         XCTAssertFalse(lock.isLocked)
     }
+
+    /// A timeout just past what UInt64 nanoseconds hold saturates to "no
+    /// limit" instead of wrapping to a tiny one (it used to become 90 ms).
+    func testTimeoutPastUInt64NanosecondsSaturates() throws {
+        let timeout: Duration = .seconds(18_446_744_073) + .milliseconds(800)
+        let lock = Lock()
+        lock.acquire()
+        let outcome = Box<WaitOutcome?>(nil)
+        let t = TestThread { outcome.value = try? lock.acquire(timeout: timeout) }
+        usleep(300_000)
+        XCTAssertNil(outcome.value, "the wait ended after \(String(describing: outcome.value)) within 300 ms")
+        try lock.releaseFromAnyThread()
+        XCTAssertTrue(t.join())
+        XCTAssertEqual(outcome.value, .satisfied)
+        try lock.releaseFromAnyThread()  // the finished thread's hold
+    }
+
+    /// A Value released from inside its own transform: the release is
+    /// refused (`heldByOperation`), the transform stores its result under the
+    /// lock, and the Value stays usable from other threads.
+    func testReleaseInsideTransformIsRefused() throws {
+        let value = Value(1)
+        var refused: DupThreadingError?
+        value.transform { current in
+            do throws(DupThreadingError) { try value.release() } catch { refused = error }
+            return current + 1
+        }
+        XCTAssertEqual(refused, .heldByOperation)
+        XCTAssertFalse(value.isLocked)
+        let seen = Box(0)
+        let t = TestThread { seen.value = value.get() }
+        XCTAssertTrue(t.join())
+        XCTAssertEqual(seen.value, 2)
+        // A level of its own, taken inside the transform, may be released.
+        try value.transform { current in
+            value.acquire()
+            XCTAssertNoThrow(try value.release())
+            return current
+        }
+        // So may a level taken before the transform, once it has returned.
+        value.acquire()
+        value.transform { $0 }
+        try value.release()
+        XCTAssertFalse(value.isLocked)
+        XCTAssertThrowsError(try value.release()) { XCTAssertEqual($0 as? DupThreadingError, .notLocked) }
+    }
+
+    /// Using a Value from inside its own `withLock` body (which has the value
+    /// inout) traps with a message, in a child process.
+    func testValueUsedInsideItsOwnWithLockTraps() throws {
+        let value = Value(0)
+        let (died, output) = runInChildProcess {
+            value.withLock { stored in
+                stored += 1
+                _ = value.get()
+            }
+        }
+        XCTAssertTrue(died, "the child was not stopped by a trap")
+        XCTAssertTrue(output.contains("withLock"), "trap message: \(output)")
+        // In this process nothing happened to the Value.
+        XCTAssertEqual(value.get(), 0)
+        XCTAssertThrowsError(try value.withLock { (_: inout Int) throws(DupThreadingError) in try value.release() }) {
+            XCTAssertEqual($0 as? DupThreadingError, .heldByOperation)
+        }
+        XCTAssertFalse(value.isLocked)
+    }
+}
+
+/// Runs `body` in a forked child process with its standard error captured.
+/// Returns whether the child was killed by a signal (a trap) and what it
+/// wrote. The child is killed if it runs for more than 10 seconds.
+func runInChildProcess(_ body: () -> Void) -> (killedBySignal: Bool, stderr: String) {
+    var fds: [Int32] = [0, 0]
+    precondition(pipe(&fds) == 0)
+    let pid = fork()
+    precondition(pid >= 0, "fork failed")
+    if pid == 0 {
+        dup2(fds[1], 2)
+        close(fds[0])
+        body()
+        _exit(0)
+    }
+    close(fds[1])
+    var status: Int32 = 0
+    let deadline = nowNanos() + 10_000_000_000
+    while waitpid(pid, &status, WNOHANG) == 0 {
+        if nowNanos() > deadline {
+            kill(pid, SIGKILL)
+            waitpid(pid, &status, 0)
+            break
+        }
+        usleep(1000)
+    }
+    var output: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = read(fds[0], &buffer, buffer.count)
+        if n <= 0 { break }
+        output += buffer[0..<n]
+    }
+    close(fds[0])
+    let signalled = (status & 0x7f) != 0 && (status & 0x7f) != 0x7f
+    return (signalled, String(decoding: output, as: UTF8.self))
 }
