@@ -8,7 +8,8 @@
 // (a long trace is written to a file and given as DT_SCHEDULE_TRACE=@path)
 //
 // replays one trace; DT_SCHEDULE_SEED=N replays one random schedule;
-// DT_SCHEDULE_LONG=1 explores far more schedules (docs/reliability.md).
+// DT_SCHEDULE_LONG=1 explores far more schedules, DT_SCHEDULE_QUICK=1 far
+// fewer (docs/reliability.md).
 
 #if DUPTHREADING_SCHEDULE
 import Glibc
@@ -146,12 +147,18 @@ struct ExplorationBudget {
     var systematicSchedules = 500
     var randomSchedules = 1_000
 
+    /// The default; DT_SCHEDULE_LONG=1 explores far more (bound 3), and
+    /// DT_SCHEDULE_QUICK=1 far less (for the sanitizer builds, where the
+    /// schedules, one thread at a time, add little and cost 4 times as much).
     static var fromEnvironment: ExplorationBudget {
         var budget = ExplorationBudget()
         if getenv("DT_SCHEDULE_LONG") != nil {
             budget.preemptions = 3
-            budget.systematicSchedules = 200_000
-            budget.randomSchedules = 50_000
+            budget.systematicSchedules = 20_000
+            budget.randomSchedules = 20_000
+        } else if getenv("DT_SCHEDULE_QUICK") != nil {
+            budget.systematicSchedules = 100
+            budget.randomSchedules = 100
         }
         return budget
     }
