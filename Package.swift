@@ -1,4 +1,5 @@
 // swift-tools-version:6.0
+// dup_threading is licensed under the Apache License, Version 2.0: see LICENSE.
 import PackageDescription
 
 /// The directory of this manifest, for linker inputs that need absolute paths.

@@ -470,24 +470,25 @@ def ensure_duplicity(py, out_dir, quick, notes, from_archive=False):
 
 
 def ensure_extension(py, out_dir, notes):
-    """Installs (or reuses) the dup_threading extension from bindings/python.
-    Returns None on success, else the reason it is not available."""
-    binding = ROOT / "bindings" / "python"
-    if not (binding / "setup.py").exists() and not (binding / "pyproject.toml").exists():
-        return f"bindings/python has no setup.py or pyproject.toml yet (contents: {sorted(os.listdir(binding)) if binding.exists() else 'missing'})"
-    fp = tree_fingerprint(["bindings/python", "Sources", "include", "Package.swift"])
+    """Installs (or reuses) the dup_threading extension, built from the
+    repository root (pyproject.toml). Returns None on success, else the reason
+    it is not available."""
+    if not (ROOT / "pyproject.toml").exists():
+        return "the repository has no pyproject.toml: the Python package cannot be built"
+    fp = tree_fingerprint(["pyproject.toml", "CMakeLists.txt", "bindings/python", "Sources", "include",
+                           "Package.swift"])
     marker = py.parent.parent / ".bench-extension"
     if marker.exists() and marker.read_text().strip() == fp:
         rc, _ = run_cmd([str(py), "-c", "import dup_threading"], timeout=120, cwd=out_dir)
         if rc == 0:
             log("dup_threading extension: up to date in the venv")
             return None
-    log("pip install ./bindings/python (builds the extension and its own copy of the library)")
+    log("pip install . (builds the extension and its own copy of the library)")
     t0 = time.time()
     rc, out = run_cmd([str(py), "-m", "pip", "install", "--disable-pip-version-check", "--force-reinstall",
-                       "--no-deps", str(binding)], timeout=1800)
+                       "--no-deps", str(ROOT)], timeout=1800)
     if rc != 0:
-        return f"pip install ./bindings/python failed (exit {rc}):\n{tail(out, 25)}"
+        return f"pip install . failed (exit {rc}):\n{tail(out, 25)}"
     rc, out = run_cmd([str(py), "-c", "import dup_threading; print(dup_threading.__file__)"], timeout=120,
                       cwd=out_dir)
     if rc != 0:

