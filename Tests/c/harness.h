@@ -3,8 +3,10 @@
  *
  * Include it first in every test file. It gives CHECK / CHECK_EQ / CHECK_ST
  * (print file:line and count a failure, never abort), a monotonic clock,
- * sleeps, deadlines, a thread helper whose join has a deadline, and th_begin/th_end
- * that print "<name>: N passed, M failed" and pick the exit status.
+ * sleeps, deadlines, a thread helper whose join has a deadline, an interrupt
+ * callback that can hold a waiting thread at a known point (th_cb_gate), and
+ * th_begin/th_end that print "<name>: N passed, M failed" and pick the exit
+ * status.
  *
  * Under valgrind (DT_TEST_UNDER_VALGRIND=1) time bounds are scaled by
  * th_slow and stress loops shrink (th_stress_div); the checks stay the same.
@@ -128,6 +130,18 @@ static inline void th_start(th_thread *t, void (*fn)(void *), void *arg) {
     }
 }
 
+/* Whether the thread's function has returned (a snapshot; no join). */
+static inline int th_finished(th_thread *t) {
+    int done;
+    pthread_mutex_lock(&t->mu);
+    done = t->done;
+    pthread_mutex_unlock(&t->mu);
+    return done;
+}
+
+/* For th_wait_until: th_finished. */
+static inline int th_finished_pred(void *t) { return th_finished((th_thread *)t); }
+
 /* Joins within `seconds` (scaled by th_slow). A thread that does not finish
  * is a hang: report it and exit, since its stack may still be in use. */
 static inline void th_join(th_thread *t, double seconds) {
@@ -181,6 +195,74 @@ static inline void th_gate_open(void) {
     pthread_cond_broadcast(&th_gate_cv);
     pthread_mutex_unlock(&th_gate_mu);
 }
+
+/* An interrupt callback a test can hold a waiting thread in: while the
+ * thread runs its dt_interrupt_fn it is inside the blocking call but not
+ * parked, so the test can act at that exact point (free a handle, release
+ * a lock, notify). Arm it, wait until the thread is inside
+ * (th_cb_gate_inside), act, then th_cb_gate_open: the callback returns
+ * `ret`. Calls while not armed return `idle_ret` at once. All fields are
+ * guarded by `mu`; the hold is bounded (10 s, scaled). */
+typedef struct th_cb_gate {
+    pthread_mutex_t mu;
+    int armed, inside, open, ret, idle_ret, calls;
+} th_cb_gate;
+
+static inline void th_cb_gate_init(th_cb_gate *g, int ret) {
+    memset(g, 0, sizeof *g);
+    pthread_mutex_init(&g->mu, NULL);
+    g->armed = 1;
+    g->ret = ret;
+}
+
+static inline int th_cb_gate_fn(void *ctx) {
+    th_cb_gate *g = (th_cb_gate *)ctx;
+    double dl = th_deadline(10);
+    int r;
+    pthread_mutex_lock(&g->mu);
+    g->calls++;
+    r = g->idle_ret;
+    if (g->armed) {
+        g->armed = 0;
+        g->inside = 1;
+        while (!g->open && !th_expired(dl)) {
+            pthread_mutex_unlock(&g->mu);
+            th_sleep_ms(1);
+            pthread_mutex_lock(&g->mu);
+        }
+        if (!g->open) fprintf(stderr, "%s: an interrupt callback was held for 10 s\n", th_name);
+        g->inside = 0;
+        r = g->ret;
+    }
+    pthread_mutex_unlock(&g->mu);
+    return r;
+}
+
+/* For th_wait_until: the armed callback is holding its thread. */
+static inline int th_cb_gate_inside(void *ctx) {
+    th_cb_gate *g = (th_cb_gate *)ctx;
+    int in;
+    pthread_mutex_lock(&g->mu);
+    in = g->inside;
+    pthread_mutex_unlock(&g->mu);
+    return in;
+}
+
+static inline void th_cb_gate_open(th_cb_gate *g) {
+    pthread_mutex_lock(&g->mu);
+    g->open = 1;
+    pthread_mutex_unlock(&g->mu);
+}
+
+static inline int th_cb_gate_calls(th_cb_gate *g) {
+    int n;
+    pthread_mutex_lock(&g->mu);
+    n = g->calls;
+    pthread_mutex_unlock(&g->mu);
+    return n;
+}
+
+static inline void th_cb_gate_destroy(th_cb_gate *g) { pthread_mutex_destroy(&g->mu); }
 
 /* Runs fn(arg) on a new thread and joins it (bounded). */
 static inline void th_run(void (*fn)(void *), void *arg) {

@@ -188,6 +188,116 @@ static void test_misuse_and_timeouts(void) {
     CHECK_ST(dt_caller_free(c), DT_OK);
 }
 
+/* dt_waiter_wait with NULL result and NULL error: the status alone says how
+ * the function ended (DT_OK, DT_EFAILED, DT_EABANDONED), whether the wait
+ * blocked first or the outcome was already known; a failure's payload is
+ * still freed once, with the last handle. (NULL used to give DT_EINVAL.) */
+typedef struct null_waiter {
+    dt_waiter *w;
+    int st;
+} null_waiter;
+
+static void wait_null_outputs(void *arg) {
+    null_waiter *n = (null_waiter *)arg;
+    n->st = dt_waiter_wait(n->w, 10.0, NULL, NULL, NULL, NULL);
+}
+
+static void test_wait_null_outputs(void) {
+    int mode;
+    for (mode = 0; mode < 3; mode++) {
+        int ctx = mode, fr0 = get(&g_free_result), fd0 = get(&g_free_data);
+        dt_waiter *w;
+        dt_caller *c;
+        null_waiter n;
+        th_thread t;
+        void *r = NULL;
+        dt_error e;
+        int want = mode == 0 ? DT_OK : DT_EFAILED;
+        CHECK_ST(dt_async_split(fn, &ctx, free_result, &w, &c), DT_OK);
+        CHECK_ST(dt_waiter_wait(w, 0.0, NULL, NULL, NULL, NULL), DT_ETIMEDOUT);
+        n.w = w;
+        n.st = -1;
+        th_start(&t, wait_null_outputs, &n);
+        th_sleep_ms(20);
+        CHECK_ST(dt_caller_run(c, NULL), want);
+        th_join(&t, 10);
+        CHECK_ST(n.st, want);
+        CHECK_ST(dt_waiter_wait(w, 0.0, NULL, NULL, NULL, NULL), want);
+        CHECK_ST(dt_waiter_wait(w, DT_WAIT_FOREVER, NULL, NULL, NULL, NULL), want);
+        /* Only one of the two wanted. */
+        CHECK_ST(dt_waiter_wait(w, 0.0, NULL, NULL, &r, NULL), want);
+        if (mode == 0) CHECK(r == &g_result_obj);
+        memset(&e, 0, sizeof e);
+        CHECK_ST(dt_waiter_wait(w, 0.0, NULL, NULL, NULL, &e), want);
+        if (mode != 0) CHECK_EQ(e.code, mode == 1 ? 42 : 33);
+        /* A bad timeout is still refused. */
+        CHECK_ST(dt_waiter_wait(w, -2.0, NULL, NULL, NULL, NULL), DT_EINVAL);
+        CHECK_ST(dt_caller_free(c), DT_OK);
+        CHECK_ST(dt_waiter_free(w), DT_OK);
+        CHECK_EQ(get(&g_free_result) - fr0, mode == 0 ? 1 : 0);
+        CHECK_EQ(get(&g_free_data) - fd0, mode == 1 ? 1 : 0);
+    }
+    /* Abandoned: the caller was freed without running. */
+    {
+        dt_waiter *w;
+        dt_caller *c;
+        null_waiter n;
+        th_thread t;
+        CHECK_ST(dt_async_split(noop, NULL, NULL, &w, &c), DT_OK);
+        n.w = w;
+        n.st = -1;
+        th_start(&t, wait_null_outputs, &n);
+        th_sleep_ms(20);
+        CHECK_ST(dt_caller_free(c), DT_OK);
+        th_join(&t, 10);
+        CHECK_ST(n.st, DT_EABANDONED);
+        CHECK_ST(dt_waiter_wait(w, 0.0, NULL, NULL, NULL, NULL), DT_EABANDONED);
+        CHECK_ST(dt_waiter_free(w), DT_OK);
+    }
+}
+
+/* Timeouts too long to represent saturate: the wait does not end at once. */
+typedef struct huge_waiter {
+    dt_waiter *w;
+    double timeout;
+    int st;
+} huge_waiter;
+
+static int go_on(void *ctx) {
+    (void)ctx;
+    return 0;
+}
+
+static void wait_huge(void *arg) {
+    huge_waiter *h = (huge_waiter *)arg;
+    void *r;
+    dt_error e;
+    h->st = dt_waiter_wait(h->w, h->timeout, go_on, NULL, &r, &e);
+}
+
+static void test_huge_timeouts(void) {
+    static const double k[] = {1e300, 1.8446744073e10 + 0.8};
+    int i;
+    for (i = 0; i < 2; i++) {
+        dt_waiter *w;
+        dt_caller *c;
+        huge_waiter h;
+        th_thread t;
+        CHECK_ST(dt_async_split(noop, NULL, NULL, &w, &c), DT_OK);
+        h.w = w;
+        h.timeout = k[i];
+        h.st = -1;
+        th_start(&t, wait_huge, &h);
+        th_sleep_ms(100);
+        if (!CHECK(!th_finished(&t))) fprintf(stderr, "  dt_waiter_wait(%.17g s) returned at once\n", k[i]);
+        CHECK_ST(dt_caller_run(c, NULL), DT_OK);
+        th_join(&t, 10);
+        CHECK_ST(h.st, DT_OK);
+        CHECK_ST(dt_caller_free(c), DT_OK);
+        CHECK_ST(dt_waiter_free(w), DT_OK);
+    }
+}
+
 int main(void) {
     th_begin("async");
     run_split(0, 0);
@@ -195,5 +305,7 @@ int main(void) {
     run_split(2, 0);
     run_split(0, 1);
     test_misuse_and_timeouts();
+    test_wait_null_outputs();
+    test_huge_timeouts();
     return th_end();
 }

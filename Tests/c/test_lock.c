@@ -1,7 +1,9 @@
 /* dt_lock: states, ownership, timeouts, misuse, mutual exclusion, fork. */
 #include "harness.h"
 
+#include <float.h>
 #include <math.h>
+#include <sched.h>
 #include <sys/wait.h>
 
 static dt_lock *g_lock;
@@ -231,6 +233,228 @@ static void test_fork(void) {
     CHECK_ST(dt_lock_free(l), DT_OK);
 }
 
+/* ---- Racing any-thread releases; saturating timeouts; free while acquiring */
+
+/* A barrier for `n` threads whose wait is bounded (10 s, scaled): a thread
+ * that does not arrive is a hang, reported as th_join reports one. */
+typedef struct tbar {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int n, arrived;
+    unsigned gen;
+} tbar;
+
+static void tbar_init(tbar *b, int n) {
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_cond_init(&b->cv, NULL);
+    b->n = n;
+    b->arrived = 0;
+    b->gen = 0;
+}
+
+static void tbar_wait(tbar *b) {
+    struct timespec dl;
+    unsigned gen;
+    int rc = 0, stuck;
+    clock_gettime(CLOCK_REALTIME, &dl); /* the default condattr clock */
+    dl.tv_sec += 10 * th_slow;
+    pthread_mutex_lock(&b->mu);
+    gen = b->gen;
+    if (++b->arrived == b->n) {
+        b->arrived = 0;
+        b->gen++;
+        pthread_cond_broadcast(&b->cv);
+    } else {
+        while (gen == b->gen && rc == 0) rc = pthread_cond_timedwait(&b->cv, &b->mu, &dl);
+    }
+    stuck = gen == b->gen;
+    pthread_mutex_unlock(&b->mu);
+    if (stuck) {
+        fprintf(stderr, "%s: a barrier was not reached within %d s: hang\n", th_name, 10 * th_slow);
+        exit(3);
+    }
+}
+
+static void tbar_destroy(tbar *b) {
+    pthread_cond_destroy(&b->cv);
+    pthread_mutex_destroy(&b->mu);
+}
+
+typedef struct release_racer {
+    tbar *bar;
+    long *spin; /* the racers' own start line, shared */
+    int rounds;
+    int st; /* this round's status; read by main between the barriers */
+} release_racer;
+
+/* The two racers meet on a spinning start line, so that their releases
+ * overlap far more often than a wake-up from a barrier would let them
+ * (yielding now and then, for valgrind and busy machines). */
+static void spin_meet(long *spin, long target) {
+    long spins = 0;
+    __atomic_add_fetch(spin, 1, __ATOMIC_ACQ_REL);
+    while (__atomic_load_n(spin, __ATOMIC_ACQUIRE) < target)
+        if (++spins % 1024 == 0) sched_yield();
+}
+
+static void race_release(void *arg) {
+    release_racer *r = (release_racer *)arg;
+    int i;
+    for (i = 0; i < r->rounds; i++) {
+        tbar_wait(r->bar); /* main holds the lock */
+        spin_meet(r->spin, 2L * (i + 1));
+        r->st = dt_lock_release_any_thread(g_lock);
+        tbar_wait(r->bar); /* main looks */
+    }
+}
+
+/* Each round: this thread takes the lock, two threads release it with
+ * dt_lock_release_any_thread at once. One hold, so one DT_OK and one
+ * DT_ENOTLOCKED, and the lock is free afterwards (both used to succeed,
+ * the second releasing nothing, or a hold taken in between). */
+static void test_release_any_thread_race(void) {
+    release_racer r[2];
+    th_thread t[2];
+    tbar bar;
+    long spin = 0;
+    int i, round, rounds = 20000 / th_stress_div, bad = 0, locked;
+    double t0 = th_now_ms();
+    CHECK_ST(dt_lock_new(&g_lock), DT_OK);
+    tbar_init(&bar, 3);
+    for (i = 0; i < 2; i++) {
+        r[i].bar = &bar;
+        r[i].spin = &spin;
+        r[i].rounds = rounds;
+        r[i].st = -1;
+        th_start(&t[i], race_release, &r[i]);
+    }
+    for (round = 0; round < rounds; round++) {
+        int ok = 0, not_locked = 0;
+        if (dt_lock_acquire(g_lock) != DT_OK) bad++;
+        tbar_wait(&bar);
+        tbar_wait(&bar);
+        for (i = 0; i < 2; i++) {
+            ok += r[i].st == DT_OK;
+            not_locked += r[i].st == DT_ENOTLOCKED;
+        }
+        locked = -1;
+        dt_lock_locked(g_lock, &locked);
+        if (ok != 1 || not_locked != 1 || locked != 0) {
+            if (bad++ < 5)
+                fprintf(stderr, "  round %d: releases returned %d (%s) and %d (%s); locked after: %d\n", round,
+                        r[0].st, dt_strerror(r[0].st), r[1].st, dt_strerror(r[1].st), locked);
+            if (locked == 1) dt_lock_release_any_thread(g_lock);
+        }
+    }
+    for (i = 0; i < 2; i++) th_join(&t[i], 60);
+    CHECK_EQ(bad, 0);
+    CHECK_ST(dt_lock_locked(g_lock, &locked), DT_OK);
+    CHECK_EQ(locked, 0);
+    CHECK_ST(dt_lock_release_any_thread(g_lock), DT_ENOTLOCKED);
+    CHECK_ST(dt_lock_try_acquire(g_lock), DT_OK); /* still a working lock */
+    CHECK_ST(dt_lock_release(g_lock), DT_OK);
+    CHECK_ST(dt_lock_free(g_lock), DT_OK);
+    tbar_destroy(&bar);
+    printf("lock: %d racing release rounds in %.0f ms\n", rounds, th_now_ms() - t0);
+}
+
+/* An interrupt callback that always says go on. */
+static int go_on(void *ctx) {
+    (void)ctx;
+    return 0;
+}
+
+typedef struct timed_acq {
+    double timeout;
+    dt_interrupt_fn intr;
+    int st;
+} timed_acq;
+
+static void acquire_timed_then_release(void *arg) {
+    timed_acq *a = (timed_acq *)arg;
+    a->st = dt_lock_acquire_timed(g_lock, a->timeout, a->intr, NULL);
+    if (a->st == DT_OK) CHECK_ST(dt_lock_release(g_lock), DT_OK);
+}
+
+/* Timeouts too long to represent saturate: a timed acquire of a held lock
+ * with such a timeout keeps waiting, and takes the lock once another thread
+ * releases it. (2^64 ns + 0.8 s used to wrap round to under a second.) */
+static void test_huge_timeouts_block(void) {
+    static const double k[] = {1e300, 1.8446744073e10 + 0.8, DBL_MAX};
+    int i, with_cb;
+    for (i = 0; i < 3; i++)
+        for (with_cb = 0; with_cb < 2; with_cb++) {
+            timed_acq a;
+            th_thread t;
+            a.timeout = k[i];
+            a.intr = with_cb ? go_on : NULL;
+            a.st = -1;
+            CHECK_ST(dt_lock_new(&g_lock), DT_OK);
+            CHECK_ST(dt_lock_acquire(g_lock), DT_OK);
+            th_start(&t, acquire_timed_then_release, &a);
+            th_sleep_ms(100);
+            if (!CHECK(!th_finished(&t)))
+                fprintf(stderr, "  dt_lock_acquire_timed(%.17g s%s) returned %d at once\n", k[i],
+                        with_cb ? ", callback" : "", a.st);
+            CHECK_ST(dt_lock_release_any_thread(g_lock), DT_OK);
+            th_join(&t, 10);
+            CHECK_ST(a.st, DT_OK);
+            CHECK_ST(dt_lock_free(g_lock), DT_OK);
+        }
+}
+
+typedef struct gated_acq {
+    th_cb_gate *gate;
+    int st;
+} gated_acq;
+
+static void acquire_gated(void *arg) {
+    gated_acq *a = (gated_acq *)arg;
+    a->st = dt_lock_acquire_timed(g_lock, 10.0 * th_slow, a->gate ? th_cb_gate_fn : NULL, a->gate);
+    if (a->st == DT_OK) CHECK_ST(dt_lock_release(g_lock), DT_OK);
+}
+
+/* dt_lock_free is refused while a thread is blocked acquiring the lock, held
+ * or not: here the blocked thread is held in its interrupt callback (inside
+ * the acquire, not parked) while the holder releases; the free comes in
+ * that window, in which the lock is not held (the free used to succeed
+ * there and leave the acquiring thread on freed memory). */
+static void test_free_while_acquiring(void) {
+    th_cb_gate gate;
+    gated_acq a;
+    th_thread t;
+    int locked = -1;
+    /* Held, a thread blocked in dt_lock_acquire_timed. */
+    CHECK_ST(dt_lock_new(&g_lock), DT_OK);
+    CHECK_ST(dt_lock_acquire(g_lock), DT_OK);
+    a.gate = NULL;
+    a.st = -1;
+    th_start(&t, acquire_gated, &a);
+    th_sleep_ms(50);
+    CHECK(!th_finished(&t));
+    CHECK_ST(dt_lock_free(g_lock), DT_EBUSY);
+    CHECK_ST(dt_lock_release(g_lock), DT_OK);
+    th_join(&t, 10);
+    CHECK_ST(a.st, DT_OK);
+    /* Not held, a thread still in the acquire. */
+    th_cb_gate_init(&gate, 0);
+    a.gate = &gate;
+    a.st = -1;
+    CHECK_ST(dt_lock_acquire(g_lock), DT_OK);
+    th_start(&t, acquire_gated, &a);
+    CHECK(th_wait_until(th_cb_gate_inside, &gate, 10));
+    CHECK_ST(dt_lock_free(g_lock), DT_EBUSY);
+    CHECK_ST(dt_lock_release(g_lock), DT_OK);
+    CHECK_ST(dt_lock_locked(g_lock, &locked), DT_OK);
+    CHECK_EQ(locked, 0);
+    CHECK_ST(dt_lock_free(g_lock), DT_EBUSY);
+    th_cb_gate_open(&gate);
+    th_join(&t, 10);
+    CHECK_ST(a.st, DT_OK); /* it went on and took the free lock */
+    th_cb_gate_destroy(&gate);
+    CHECK_ST(dt_lock_free(g_lock), DT_OK);
+}
+
 int main(void) {
     th_begin("lock");
     test_basic();
@@ -241,5 +465,8 @@ int main(void) {
     test_self_deadlock_handoff();
     test_safety_interval();
     test_fork();
+    test_release_any_thread_race();
+    test_huge_timeouts_block();
+    test_free_while_acquiring();
     return th_end();
 }

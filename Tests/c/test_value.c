@@ -309,6 +309,111 @@ static void test_reentrant_transform(void) {
                 WIFSIGNALED(status) ? "killed by signal" : "exited with", WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 }
 
+/* dt_value_release from inside the Value's own transform callback: the
+ * level the transform holds is refused (DT_ENOTOWNER; it used to be
+ * released, and the transform then stored its result without the lock); a
+ * level the callback took itself may be released. Afterwards the Value is
+ * as it should be: the new value stored, nothing held, usable from another
+ * thread, and free succeeds. */
+static dt_value *g_tv;
+typedef struct release_inside {
+    int first, acquire, own, again;
+} release_inside;
+
+static int release_in_transform(void *ctx, void *current, void **new_value) {
+    release_inside *r = (release_inside *)ctx;
+    r->first = dt_value_release(g_tv);
+    r->acquire = dt_value_acquire(g_tv);
+    r->own = dt_value_release(g_tv);
+    r->again = dt_value_release(g_tv);
+    *new_value = (void *)((intptr_t)current + 1);
+    return 0;
+}
+
+typedef struct other_use {
+    int try_st, release_st;
+    void *got;
+    int get_st;
+} other_use;
+
+static void use_from_other_thread(void *arg) {
+    other_use *o = (other_use *)arg;
+    o->get_st = dt_value_get(g_tv, &o->got);
+    o->try_st = dt_value_try_acquire(g_tv);
+    o->release_st = o->try_st == DT_OK ? dt_value_release(g_tv) : -1;
+}
+
+static void test_release_inside_transform(void) {
+    int outer;
+    CHECK_ST(dt_value_new((void *)41, NULL, &g_tv), DT_OK);
+    for (outer = 0; outer < 2; outer++) {
+        release_inside r = {-1, -1, -1, -1};
+        other_use o;
+        void *res = NULL;
+        /* With outer = 1 we also hold a level of our own around the transform. */
+        if (outer) CHECK_ST(dt_value_acquire(g_tv), DT_OK);
+        CHECK_ST(dt_value_transform(g_tv, release_in_transform, &r, &res), DT_OK);
+        CHECK_ST(r.first, DT_ENOTOWNER);
+        CHECK_ST(r.acquire, DT_OK);
+        CHECK_ST(r.own, DT_OK);
+        CHECK_ST(r.again, DT_ENOTOWNER);
+        CHECK(res == (void *)(intptr_t)(42 + outer));
+        if (outer) CHECK_ST(dt_value_release(g_tv), DT_OK);
+        CHECK_ST(dt_value_release(g_tv), DT_ENOTLOCKED); /* nothing left held */
+        memset(&o, 0, sizeof o);
+        th_run(use_from_other_thread, &o);
+        CHECK_ST(o.get_st, DT_OK);
+        CHECK(o.got == (void *)(intptr_t)(42 + outer));
+        CHECK_ST(o.try_st, DT_OK);
+        CHECK_ST(o.release_st, DT_OK);
+    }
+    CHECK_ST(dt_value_free(g_tv), DT_OK);
+}
+
+/* dt_value_free is refused while a thread is blocked acquiring the Value,
+ * held or not (see test_lock.c: the blocked thread is held in its interrupt
+ * callback while the holder releases; the free used to succeed then). */
+typedef struct gated_acq {
+    th_cb_gate *gate;
+    int st;
+} gated_acq;
+
+static void acquire_gated(void *arg) {
+    gated_acq *a = (gated_acq *)arg;
+    a->st = dt_value_acquire_timed(g_tv, 10.0 * th_slow, a->gate ? th_cb_gate_fn : NULL, a->gate);
+    if (a->st == DT_OK) CHECK_ST(dt_value_release(g_tv), DT_OK);
+}
+
+static void test_free_while_acquiring(void) {
+    th_cb_gate gate;
+    gated_acq a;
+    th_thread t;
+    CHECK_ST(dt_value_new(NULL, NULL, &g_tv), DT_OK);
+    CHECK_ST(dt_value_acquire(g_tv), DT_OK);
+    a.gate = NULL;
+    a.st = -1;
+    th_start(&t, acquire_gated, &a);
+    th_sleep_ms(50);
+    CHECK(!th_finished(&t));
+    CHECK_ST(dt_value_free(g_tv), DT_EBUSY);
+    CHECK_ST(dt_value_release(g_tv), DT_OK);
+    th_join(&t, 10);
+    CHECK_ST(a.st, DT_OK);
+    th_cb_gate_init(&gate, 0);
+    a.gate = &gate;
+    a.st = -1;
+    CHECK_ST(dt_value_acquire(g_tv), DT_OK);
+    th_start(&t, acquire_gated, &a);
+    CHECK(th_wait_until(th_cb_gate_inside, &gate, 10));
+    CHECK_ST(dt_value_release(g_tv), DT_OK);
+    CHECK_ST(dt_value_free(g_tv), DT_EBUSY);
+    th_cb_gate_open(&gate);
+    th_join(&t, 10);
+    CHECK_ST(a.st, DT_OK);
+    th_cb_gate_destroy(&gate);
+    CHECK_ST(dt_value_free(g_tv), DT_OK);
+}
+
 int main(void) {
     th_begin("value");
     test_basic();
@@ -318,5 +423,7 @@ int main(void) {
     test_hooks_outside_lock();
     test_hooks_race();
     test_reentrant_transform();
+    test_release_inside_transform();
+    test_free_while_acquiring();
     return th_end();
 }
