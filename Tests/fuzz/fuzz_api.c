@@ -118,10 +118,25 @@ static int intr_no(void *ctx) { (void)ctx; return 0; }
 static dt_interrupt_fn intr_of(actor *a) { int b = next(a) % 3; return b == 0 ? NULL : b == 1 ? intr_yes : intr_no; }
 static int pred(void *ctx) { return *(int *)ctx; }
 
+/* What a transform callback gets: its mode, and the Value it runs on. */
+typedef struct transform_ctx {
+    int mode;
+    dt_value *v;
+} transform_ctx;
+
 static int transform_cb(void *ctx, void *current, void **new_value) {
-    int mode = *(int *)ctx;
+    const transform_ctx *t = (const transform_ctx *)ctx;
+    int mode = t->mode;
     (void)current;
     if (mode == 1) return 77; /* refused: the Value stays as it is */
+    if (mode == 3) {
+        /* The transform's own level cannot be released from inside it; a
+         * level the callback takes itself can. */
+        EXPECT(dt_value_release(t->v), BIT(DT_ENOTOWNER));
+        EXPECT(dt_value_acquire(t->v), BIT(DT_OK));
+        EXPECT(dt_value_release(t->v), BIT(DT_OK));
+        EXPECT(dt_value_release(t->v), BIT(DT_ENOTOWNER));
+    }
     *new_value = mode == 0 ? NULL : &objects[mode % NOBJ];
     return 0;
 }
@@ -310,9 +325,12 @@ static void step(actor *a) {
             EXPECT(dt_value_set(v, value_ref(a, i)), HANDLE(k, BIT(DT_OK)));
         } else {
             int null_fn = next(a) % 8 == 0, want = next(a) % 2;
+            transform_ctx tc;
             mode = next(a) % 4;
+            tc.mode = mode;
+            tc.v = v;
             out = NULL;
-            st = EXPECT_OR(dt_value_transform(v, null_fn ? NULL : transform_cb, &mode, want ? &out : NULL),
+            st = EXPECT_OR(dt_value_transform(v, null_fn ? NULL : transform_cb, &tc, want ? &out : NULL),
                            null_fn ? BIT(DT_EINVAL) : HANDLE(k, mode == 1 ? 0 : BIT(DT_OK)), mode == 1 && k == VALID ? 77 : INT_MIN);
             if (st == DT_OK && i == 1 && out) release(NULL, out);
         }
@@ -403,7 +421,7 @@ static void step(actor *a) {
         EXPECT(dt_waiter_free(w), BIT(DT_OK));
         break;
     }
-    case 14: { /* private handles: create and free; creation misuse */
+    case 14: { /* private handles: create and free (refused while held); creation misuse */
         dt_lock *l;
         dt_cond *c;
         dt_value *v;
@@ -412,10 +430,19 @@ static void step(actor *a) {
         int idx = next(a) % NOBJ;
         EXPECT(dt_lock_new(NULL), BIT(DT_EINVAL));
         EXPECT(dt_lock_new(&l), BIT(DT_OK));
-        if (EXPECT(dt_cond_new(next(a) % 2 ? (void *)l : (void *)V[0], &c), BIT(DT_OK) | BIT(DT_EBADHANDLE)) == DT_OK)
+        if (EXPECT(dt_cond_new(next(a) % 2 ? (void *)l : (void *)V[0], &c), BIT(DT_OK) | BIT(DT_EBADHANDLE)) == DT_OK) {
+            /* Held, through either handle: neither may be freed. */
+            EXPECT(dt_cond_acquire(c), BIT(DT_OK));
+            EXPECT(dt_cond_free(c), BIT(DT_EBUSY));
+            EXPECT(dt_lock_free(l), BIT(DT_EBUSY));
+            EXPECT(dt_lock_release(l), BIT(DT_OK));
             EXPECT(dt_cond_free(c), BIT(DT_OK));
+        }
         EXPECT(dt_cond_new_foreign(&f, &c), BIT(DT_EINVAL));
         EXPECT(dt_value_new(&objects[idx], &hooks, &v), BIT(DT_OK));
+        EXPECT(dt_value_acquire(v), BIT(DT_OK));
+        EXPECT(dt_value_free(v), BIT(DT_EBUSY));
+        EXPECT(dt_value_release(v), BIT(DT_OK));
         EXPECT(dt_value_free(v), BIT(DT_OK)); /* releases its reference */
         EXPECT(dt_lock_free(l), BIT(DT_OK));
         break;

@@ -2,7 +2,10 @@
  * dt_cond, 1,000,000 round trips at full scale (100,000 quick). Ping waits
  * with dt_cond_wait in a loop, pong with dt_interruptible_wait. The partner
  * always notifies at once, so a wait that times out is a lost wake-up and
- * fails the run (the long timeout only keeps it bounded). */
+ * fails the run (the long timeout only keeps it bounded). dt_cond_wait
+ * returns DT_OK only when a notify chose it, and only pong notifies ping,
+ * after handing it the turn: a DT_OK that finds the turn not ping's is a
+ * spurious wake-up, and fails the run too. */
 #include "stress.h"
 
 static dt_cond *g_c;
@@ -83,6 +86,7 @@ int main(int argc, char **argv) {
         rounds++;
     }
     ST_CHECK(ST_LOAD(&g_lost_wakeups) == 0);
+    ST_CHECK(ST_LOAD(&g_spurious) == 0);
     ST_OK(dt_cond_free(g_c));
     ST_OK(dt_lock_free(lock));
     printf("RESULT {\"program\": \"pingpong\", \"mode\": \"%s\", \"rounds\": %d, \"threads\": 2, "
