@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks for building and testing dup_threading:
-# cmake (from PyPI), pkg-config and valgrind (from Debian), and a Python
+# cmake (from PyPI), pkg-config, valgrind and spin (from Debian), and a Python
 # virtualenv at .venv with pytest. Safe to run again: it only adds what is missing.
 #
 #   bash scripts/ensure-tools.sh             # building and testing
@@ -25,6 +25,7 @@ fi
 missing=()
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 command -v valgrind >/dev/null || missing+=(valgrind)
+command -v spin >/dev/null || missing+=(spin)  # the model checker of models/
 if ((${#missing[@]})); then
     echo "== installing ${missing[*]} from Debian"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null

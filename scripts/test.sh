@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds everything and runs every test suite: the Swift unit tests (plain and
-# under ThreadSanitizer), the C harness through CTest (including valgrind
+# under ThreadSanitizer; they include the deterministic-schedule suites), the
+# spin model check of the condition protocol (models/check.sh), the C harness through CTest (including valgrind
 # memcheck and the install checks), the release (scripts/release.sh: sdist,
 # wheels, C tarball, and its verification, which builds C programs against the
 # unpacked tarball), the Python tests with pytest against each CPython
@@ -36,6 +37,7 @@ if [ -z "${SKIP_TSAN:-}" ]; then
     run_suite "Swift tests under ThreadSanitizer" \
         env DT_SCHEDULE_QUICK=1 swift test --sanitize=thread --scratch-path .build-tsan
 fi
+run_suite "Model check of the condition protocol (spin)" bash models/check.sh
 run_suite "C tests (CTest)" cmake --workflow --preset default
 run_suite "Release: sdist, wheels, C tarball, verified (scripts/release.sh)" bash scripts/release.sh
 source scripts/python-versions.sh

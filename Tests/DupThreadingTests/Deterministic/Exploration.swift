@@ -197,8 +197,29 @@ func assertAllSchedulesPass(
     let random = Exploration.random(scenario, seeds: 1..<(1 + UInt64(budget.randomSchedules)))
     print("[schedule] \(scenario.name): random (PCT and uniform): \(random)")
     if random.failure != nil { XCTFail("\(scenario.name): \(random)", file: file, line: line) }
-    print("[schedule] \(scenario.name): \(systematic.schedules + random.schedules) schedules in "
-        + "\(MonotonicInstantForTests.millisSince(start)) ms")
+    let millis = MonotonicInstantForTests.millisSince(start)
+    print("[schedule] \(scenario.name): \(systematic.schedules + random.schedules) schedules in \(millis) ms")
+    appendReport(scenario, budget, systematic, random, millis)
+}
+
+/// With DT_SCHEDULE_REPORT=path, appends one JSON line per explored scenario
+/// to that file (scripts/schedule_report.py turns them into a table).
+private func appendReport(
+    _ scenario: Scenario, _ budget: ExplorationBudget,
+    _ systematic: ExplorationReport, _ random: ExplorationReport, _ millis: Int
+) {
+    guard let path = getenv("DT_SCHEDULE_REPORT").map({ String(cString: $0) }),
+          let file = fopen(path, "a") else { return }
+    defer { fclose(file) }
+    let failure = (systematic.failure ?? random.failure).map { "\"\($0.replacingQuotes)\"" } ?? "null"
+    fputs("{\"scenario\":\"\(scenario.name)\",\"threads\":\(scenario.threadCount),"
+        + "\"preemption_bound\":\(budget.preemptions),\"systematic\":\(systematic.schedules),"
+        + "\"exhaustive\":\(systematic.exhaustive),\"random\":\(random.schedules),"
+        + "\"failure\":\(failure),\"ms\":\(millis)}\n", file)
+}
+
+private extension String {
+    var replacingQuotes: String { String(map { $0 == "\"" ? "'" : $0 }) }
 }
 
 /// The contents of a text file ("" if it cannot be read).
