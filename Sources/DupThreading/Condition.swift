@@ -44,21 +44,35 @@ public final class Condition: Lockable, @unchecked Sendable {
 
     deinit { inside.deallocate() }
 
-    /// How many threads are inside a wait on this condition right now (a
-    /// snapshot): from the start of the call until it returns with the lock
-    /// held again.
+    /// How many threads are inside a wait call on this condition right now
+    /// (a snapshot): from the start of the call until it returns with the
+    /// lock held again.
     public var waitingThreadCount: Int { inside.load(ordering: .acquiring) }
 
+    /// Runs `body` counted in `waitingThreadCount`. The decrement is the
+    /// call's last touch of the condition: a free that sees 0 afterwards
+    /// cannot run while this thread is still inside.
+    @inline(__always)
+    private func counted<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+        _ = inside.wrappingAdd(1, ordering: .relaxed)
+        defer { _ = inside.wrappingAdd(-1, ordering: .releasing) }
+        return try body()
+    }
+
     /// Whether a thread is inside a wait on this condition, or its lock (a
-    /// `Lock` or `RecursiveLock`) is held or being acquired (a snapshot).
-    /// What a C handle's free checks: the condition may own its lock.
+    /// `Lock` or `RecursiveLock`) is held or being acquired. What a C
+    /// handle's free checks (the condition may own its lock). The check is
+    /// made with the lock taken (if it is free), so that no wait can start
+    /// or end during it: a thread that holds the lock, or is anywhere inside
+    /// a wait, is always seen. For a foreign lock only the count of threads
+    /// inside a call is checked.
     public var isBusy: Bool {
-        // Waits first: a wait stops counting itself only once it holds the
-        // lock again, so a thread seen in neither has finished.
-        if waitingThreadCount > 0 { return true }
-        if let lock = lock as? RecursiveLock { return lock.isBusy }
-        if let lock = lock as? Lock { return lock.isBusy }
-        return false
+        let inner: Lock? = (lock as? RecursiveLock)?.inner ?? (lock as? Lock)
+        guard let inner else { return waitingThreadCount > 0 }
+        guard inner.tryAcquire() else { return true }
+        let busy = waitingThreadCount > 0 || inner.words.acquiring.load(ordering: .acquiring) != 0
+        inner.unlock()
+        return busy
     }
 
     /// Acquires the condition's lock.
@@ -67,13 +81,19 @@ public final class Condition: Lockable, @unchecked Sendable {
     /// Releases the condition's lock.
     public func release() throws(DupThreadingError) { try lock.release() }
 
-    /// Waits until notified or until the timeout passes (`nil`: never).
-    /// Returns `false` only if the timeout passed. The lock is held again on return.
-    /// Throws `notOwner` if the calling thread does not hold the lock and
-    /// `invalidTimeout` for a negative timeout.
+    /// Waits until a notify chooses this thread (`true`) or the timeout
+    /// passes (`false`; `nil`: never). The lock is held again on return.
+    /// Throws `notOwner` if the calling thread does not hold the lock,
+    /// `invalidTimeout` for a negative timeout, and `interrupted` (with the
+    /// lock held again) if `interruptWaiters()` ended the wait: this form has
+    /// no hook, so an interruption ends it.
     @discardableResult
     public func wait(timeout: Duration? = nil) throws(DupThreadingError) -> Bool {
-        try waitOnce(deadline: Deadline(timeout: timeout), interrupt: nil) != .timedOut
+        switch try wait(timeout: timeout, interrupt: nil) {
+        case .satisfied: return true
+        case .timedOut: return false
+        case .interrupted: throw .interrupted
+        }
     }
 
     /// Waits until notified, the timeout passes, or the wait is interrupted
@@ -82,7 +102,9 @@ public final class Condition: Lockable, @unchecked Sendable {
     public func wait(
         timeout: Duration?, interrupt: InterruptHook?
     ) throws(DupThreadingError) -> WaitOutcome {
-        try waitOnce(deadline: Deadline(timeout: timeout), interrupt: interrupt)
+        try counted { () throws(DupThreadingError) in
+            try waitOnce(deadline: Deadline(timeout: timeout), interrupt: interrupt)
+        }
     }
 
     /// Waits until `predicate` returns true (checked with the lock held, first
@@ -95,14 +117,16 @@ public final class Condition: Lockable, @unchecked Sendable {
         timeout: Duration? = nil,
         interrupt: InterruptHook? = nil
     ) throws -> WaitOutcome {
-        let deadline = try Deadline(timeout: timeout)
-        try checkHeld()
-        while true {
-            if try predicate() { return .satisfied }
-            switch try waitOnce(deadline: deadline, interrupt: interrupt) {
-            case .satisfied: continue
-            case .interrupted: return .interrupted
-            case .timedOut: return try predicate() ? .satisfied : .timedOut
+        try counted { () throws -> WaitOutcome in
+            let deadline = try Deadline(timeout: timeout)
+            try checkHeld()
+            while true {
+                if try predicate() { return .satisfied }
+                switch try waitOnce(deadline: deadline, interrupt: interrupt) {
+                case .satisfied: continue
+                case .interrupted: return .interrupted
+                case .timedOut: return try predicate() ? .satisfied : .timedOut
+                }
             }
         }
     }
@@ -151,12 +175,9 @@ public final class Condition: Lockable, @unchecked Sendable {
     /// One wait: queue up, release the lock, park on our own node until a
     /// notify chooses us, the deadline passes or the hook says stop, then
     /// restore the lock.
+    /// The caller counts itself in `inside` (`counted`) for the whole call.
     private func waitOnce(deadline: Deadline, interrupt: InterruptHook?) throws(DupThreadingError) -> WaitOutcome {
         try checkHeld()
-        _ = inside.wrappingAdd(1, ordering: .relaxed)
-        // Released (with the lock) after the lock is held again: a free that
-        // sees 0 cannot run while this thread is still inside.
-        defer { _ = inside.wrappingAdd(-1, ordering: .releasing) }
         let result = withUnsafeTemporaryAllocation(byteCount: WaitNode.size, alignment: WaitNode.alignment) {
             memory -> Result<WaitOutcome, DupThreadingError> in
             let node = WaitNode(initializing: memory.baseAddress!)

@@ -43,8 +43,11 @@ public final class Lock: WaitableLock, @unchecked Sendable {
     public var isLocked: Bool { state.load(ordering: .relaxed) != 0 }
 
     /// Whether the lock is held or a thread is blocked acquiring it (a
-    /// snapshot): while false, no thread is inside a call on it, except
-    /// one that has not yet reached it. What a C handle's free checks.
+    /// snapshot). What a C handle's free checks. A thread counts as blocked
+    /// from the moment it enters the slow path of an acquire (just after
+    /// finding the lock held) until it returns: one that is only starting a
+    /// call is not seen, which is why a handle must not be freed while
+    /// another thread may start using it.
     public var isBusy: Bool {
         // Waiters first: one that acquires sets the state before it stops
         // counting itself, so a thread seen in neither has finished.
@@ -183,10 +186,13 @@ public final class Lock: WaitableLock, @unchecked Sendable {
     /// Frees the state word, once the hold has been claimed (owner cleared).
     @inlinable @inline(__always)
     func unlockState() {
+        // The word, read before it is released: after the exchange a free may
+        // proceed, so the wake must not read the lock object again.
+        let word = state
         // Release ordering: our writes under the lock happen-before the next
         // holder's acquire.
-        if state.exchange(0, ordering: .releasing) == 2 {
-            state.wake(1)
+        if word.exchange(0, ordering: .releasing) == 2 {
+            word.wake(1)
         }
     }
 
@@ -194,6 +200,7 @@ public final class Lock: WaitableLock, @unchecked Sendable {
     /// right after `fork()`, where the threads that held the lock no longer exist.
     public func reinitializeAfterFork() {
         words.owner.store(0, ordering: .relaxed)
+        words.acquiring.store(0, ordering: .relaxed)
         state.store(0, ordering: .relaxed)
     }
 

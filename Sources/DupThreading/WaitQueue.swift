@@ -54,6 +54,11 @@ final class WaitQueue: @unchecked Sendable {
     // Guarded by `guardLock`.
     private var head: WaitNode?
     private var tail: WaitNode?
+    // Set by an `interruptAll` that found `guardLock` taken: whoever holds it
+    // delivers the interruption before letting it go.
+    private let interruptPending: SharedWord32 = .allocate(0)
+
+    deinit { interruptPending.deallocate() }
 
     /// Appends `node` (a thread about to wait) at the back.
     func enqueue(_ node: WaitNode) {
@@ -62,7 +67,7 @@ final class WaitQueue: @unchecked Sendable {
         node.previous = tail
         if let tail { tail.next = node } else { head = node }
         tail = node
-        guardLock.unlock()
+        unlockQueue()
     }
 
     /// Chooses up to `n` waiters, longest-waiting first: takes each off the
@@ -75,21 +80,40 @@ final class WaitQueue: @unchecked Sendable {
             choose(node)
             chosen += 1
         }
-        guardLock.unlock()
+        unlockQueue()
         return chosen
     }
 
     /// Marks every waiter now queued interrupted and wakes it; none leaves
-    /// the queue.
+    /// the queue. Never blocks, so that a signal handler may call it even on
+    /// a thread in the middle of another queue operation: if the queue's lock
+    /// is taken, the interruption is left pending and whoever holds the lock
+    /// delivers it before letting it go.
     func interruptAll() {
-        guardLock.acquire()
+        interruptPending.store(1, ordering: .releasing)
+        if guardLock.tryAcquire() { unlockQueue() }
+    }
+
+    // With guardLock held: delivers a pending interruption, then releases the
+    // lock. If one arrives after the last look, and the lock is free again,
+    // takes it back to deliver that one too: none is left pending while the
+    // lock is free.
+    private func unlockQueue() {
+        while true {
+            if interruptPending.exchange(0, ordering: .acquiring) != 0 { interruptQueued() }
+            guardLock.unlock()
+            guard interruptPending.load(ordering: .acquiring) != 0, guardLock.tryAcquire() else { return }
+        }
+    }
+
+    // With guardLock held.
+    private func interruptQueued() {
         var node = head
         while let current = node {
             _ = current.signal.word.bitwiseOr(WaitNode.interrupted, ordering: .releasing)
             current.signal.wake(1)
             node = current.next
         }
-        guardLock.unlock()
     }
 
     /// Takes `node` off the queue for a wait that ends without a notify
@@ -97,7 +121,7 @@ final class WaitQueue: @unchecked Sendable {
     /// then it is no longer queued and the wait was notified.
     func leave(_ node: WaitNode) -> Bool {
         guardLock.acquire()
-        defer { guardLock.unlock() }
+        defer { unlockQueue() }
         // Set only with guardLock held: stable while we hold it.
         if node.signal.load(ordering: .relaxed) & WaitNode.notified != 0 { return false }
         remove(node)
@@ -115,13 +139,14 @@ final class WaitQueue: @unchecked Sendable {
             remove(next)
             choose(next)
         }
-        guardLock.unlock()
+        unlockQueue()
     }
 
     /// Forgets every waiter and resets the lock. Only in a child process right
     /// after `fork()`, where the waiting threads no longer exist.
     func reinitializeAfterFork() {
         guardLock.reinitializeAfterFork()
+        interruptPending.store(0, ordering: .relaxed)
         head = nil
         tail = nil
     }

@@ -112,10 +112,13 @@ static dt_cond *usable_cond(WaiterObject *w) {
  * acquire/release before it is what makes it lose no wake-up: a waiter reads
  * the state and the condition's wake-up sequence under the lock. If it did so
  * before our acquire, the interrupt moves that sequence and the waiter wakes;
- * if after our release, it sees the state we stored. A waiter's
- * interrupt_unless_known finds the outcome known and returns 0 without the
- * GIL, so the interrupt counts as a spurious wake-up and the predicate ends
- * the wait. (The calls cannot fail: the condition has its own lock.) */
+ * if after our release, it sees the state we stored. The interrupt makes each
+ * waiter consult interrupt_unless_known, which finds the outcome known and
+ * asks the wait to stop (without the GIL); wait_for_outcome then takes
+ * DT_EINTERRUPTED with the outcome known as success. (An interrupt whose
+ * callback says go on does not end a wait, as dt_cond_interrupt documents:
+ * the callback must stop it. The calls cannot fail: the condition has its
+ * own lock.) */
 static void publish(WaiterObject *w, int state) {
     store_state(w, state);
     dt_cond *cond = usable_cond(w);
@@ -134,12 +137,13 @@ typedef struct {
 /* dt_predicate_fn: runs without the GIL, with the condition's lock. */
 static int outcome_known(void *ctx) { return load_state(((blocked_waiter *)ctx)->self) >= DONE; }
 
-/* dt_interrupt_fn: runs without the GIL or the lock. publish's wake-up needs
- * no GIL; anything else (a signal, the library's scheduled checks) gets
- * dtpy_interrupt, which takes the GIL to run signal handlers (Ctrl-C). */
+/* dt_interrupt_fn: runs without the GIL or the lock. With the outcome known
+ * (publish's wake-up) it stops the wait at once, without the GIL; anything
+ * else (a signal, the library's scheduled checks) gets dtpy_interrupt, which
+ * takes the GIL to run signal handlers (Ctrl-C). */
 static int interrupt_unless_known(void *ctx) {
     blocked_waiter *bw = ctx;
-    return load_state(bw->self) >= DONE ? 0 : dtpy_interrupt(&bw->b);
+    return load_state(bw->self) >= DONE ? 1 : dtpy_interrupt(&bw->b);
 }
 
 /* With the GIL, the outcome not known yet, timeout != 0 (-1: forever).
@@ -172,6 +176,8 @@ static int wait_for_outcome(WaiterObject *self, double timeout) {
         if (rc == DT_OK) rc = released;
     }
     DTPY_TAKE_GIL(&bw.b);
+    /* Stopped by interrupt_unless_known because the outcome is known: done. */
+    if (rc == DT_EINTERRUPTED && !PyErr_Occurred() && load_state(self) >= DONE) rc = DT_OK;
     Py_DECREF(self);
     switch (rc) {
     case DT_OK: return 0;
