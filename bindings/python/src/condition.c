@@ -61,7 +61,12 @@ static int wait_for_predicate(void *p) {
 }
 
 PyObject *dtpy_cond_wait_for(ConditionObject *self, PyObject *predicate, PyObject *initial, double timeout) {
-    if (PyErr_CheckSignals() < 0) return NULL;
+    /* No signal check here: the caller made it before evaluating the
+     * predicate. A handler run now, after that evaluation, could change what
+     * the predicate reads and notify before we wait (a lost wake-up). One that
+     * became pending since is run by the library's wait, which consults
+     * dtpy_interrupt shortly after parking and ends the wait if the handler
+     * notified. */
     wait_for_ctx c = {.predicate = predicate, .last = Py_NewRef(initial), .skip_next = 1};
     DTPY_RELEASE_GIL(&c.b);
     int rc = dt_interruptible_wait(self->handle, wait_for_predicate, &c, dtpy_interrupt, &c.b,
@@ -211,6 +216,9 @@ static PyObject *cond_wait_for(ConditionObject *self, PyObject *const *args, Py_
     double timeout;
     if (dtpy_parse("wait_for", args, nargs, kwnames, names, 2, 1, o) < 0) return NULL;
     if (dtpy_parse_wait_timeout(o[1], &timeout) < 0) return NULL;
+    /* Pending signal handlers first: one may change what the predicate reads
+     * and notify, and must run before the predicate is evaluated. */
+    if (PyErr_CheckSignals() < 0) return NULL;
     PyObject *first = PyObject_CallNoArgs(o[0]);
     if (first == NULL) return NULL;
     int truth = PyObject_IsTrue(first);

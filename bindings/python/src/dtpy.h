@@ -150,9 +150,10 @@ int dtpy_cond_acquire(ConditionObject *self, double timeout);
 int dtpy_cond_release(ConditionObject *self);
 
 /* Waits on a native condition until `predicate()` is truthy, with
- * dt_interruptible_wait. The caller has already evaluated the predicate once,
- * with the lock held, and got `initial` (falsy). Returns a new reference to
- * the last predicate result (falsy on timeout), or NULL with an exception. */
+ * dt_interruptible_wait. The caller has already run pending signal handlers
+ * (PyErr_CheckSignals) and then evaluated the predicate once, with the lock
+ * held, and got `initial` (falsy). Returns a new reference to the last
+ * predicate result (falsy on timeout), or NULL with an exception. */
 PyObject *dtpy_cond_wait_for(ConditionObject *self, PyObject *predicate, PyObject *initial, double timeout);
 
 /* Module-level functions, defined in waits.c, async_split.c, module.c. */
