@@ -2,13 +2,15 @@
 blocking semantics and exact concurrent updates."""
 
 import gc
+import math
+import sys
 import threading
 import time
 import traceback
 import weakref
 
 import pytest
-from conftest import DEADLINE, join, start
+from conftest import DEADLINE, join, run_python, start
 
 from dup_threading import Value, with_lock
 
@@ -211,12 +213,25 @@ def test_weakref_subclass_and_generic_alias():
     assert Value[int] is not None
 
 
-def test_acquire_arguments_are_validated_like_threading():
+@pytest.mark.parametrize("args,kwargs", [((False, 1), {}), ((), {"timeout": -5}), ((), {"timeout": math.inf}),
+                                         ((), {"bogus": 1})] + ([((None,), {})] if sys.version_info < (3, 12) else []))
+def test_acquire_arguments_are_validated_like_threading(args, kwargs):
+    """The same exception and message as this version's threading.RLock."""
+    with pytest.raises(Exception) as expected:
+        threading.RLock().acquire(*args, **kwargs)
+    with pytest.raises(expected.type) as got:
+        Value().acquire(*args, **kwargs)
+    assert str(got.value) == str(expected.value)
+
+
+def test_acquire_arguments_that_threading_accepts_per_version():
     v = Value()
-    with pytest.raises(ValueError, match="can't specify a timeout for a non-blocking call"):
-        v.acquire(False, 1)
-    with pytest.raises(ValueError, match="timeout value must be positive"):
-        v.acquire(timeout=-5)
+    if sys.version_info >= (3, 12):  # blocking is any object's truth
+        assert v.acquire(None) is True
+        v.release()
+    for args, kwargs in [((True, 0.5), {}), ((), {"timeout": -1}), ((False,), {})]:
+        assert v.acquire(*args, **kwargs) is True
+        v.release()
 
 
 def test_transform_that_sets_a_finalized_value_stays_consistent_under_gc():
