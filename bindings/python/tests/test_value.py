@@ -66,6 +66,76 @@ def test_transform_fn_may_use_the_same_value():
     assert v.get() == 3
 
 
+def test_release_inside_its_own_transform_is_refused_and_the_value_stays_consistent():
+    """fn may not release the hold its own transform() runs under: the release
+    raises RuntimeError and the Value, its lock and the extension's count of
+    holds stay as they were. (Once that release went through, the Value was
+    corrupted and a later get() blocked for ever holding the GIL: hence the
+    child process, bounded by a timeout.)"""
+    result = run_python(
+        """
+        import threading
+        import dup_threading as dt
+
+        v = dt.Value(1)
+
+        def release_the_transforms_hold(x):
+            v.release()
+            return x + 1
+
+        def refused(fn):
+            try:
+                v.transform(fn)
+            except RuntimeError:
+                return True
+            return False
+
+        assert refused(release_the_transforms_hold), "release inside the transform was allowed"
+        assert v.get() == 1, "value changed"
+
+        def caught(x):
+            try:
+                v.release()
+            except RuntimeError:
+                return x + 10
+            raise AssertionError("release inside the transform was allowed")
+
+        assert v.transform(caught) == 11 and v.get() == 11
+
+        def balanced(x):  # a level fn takes itself is fn's to release
+            v.acquire()
+            v.release()
+            return x + 1
+
+        assert v.transform(balanced) == 12
+
+        with v:  # the same with an outer hold: that one stays, and only it
+            assert refused(release_the_transforms_hold)
+            assert v.get() == 12
+
+        v.set(5)
+        assert v.get() == 5
+        try:
+            v.release()
+        except RuntimeError:
+            pass
+        else:
+            raise AssertionError("release of an unheld Value was allowed")
+
+        # Nobody holds it: another thread takes it at once, then reads it.
+        got = []
+        t = threading.Thread(target=lambda: got.append((v.acquire(timeout=5), v.release(), v.get())))
+        t.start()
+        t.join(10)
+        assert got == [(True, None, 5)], got
+        print("ok")
+        """,
+        timeout=DEADLINE * 3,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "ok"
+
+
 def test_transform_is_exclusive_across_threads():
     threads, per_thread = 8, 10_000
     v = Value(0)
