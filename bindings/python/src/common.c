@@ -203,6 +203,12 @@ static int check_acquire(int blocking, long long ns, double *timeout) {
 int dtpy_parse_acquire(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, double *timeout) {
     *timeout = -1.0;
     if (nargs == 0 && kwnames == NULL) return 0; /* the common call: acquire() */
+    if (nargs == 1 && kwnames == NULL && PyBool_Check(args[0])) {
+        /* acquire(False), as threading.Condition's _is_owned() makes for a
+         * Lock: valid in every version, so no parsing to do. */
+        *timeout = args[0] == Py_True ? -1.0 : 0.0;
+        return 0;
+    }
     /* _thread's acquire is METH_VARARGS | METH_KEYWORDS: give its parser the
      * same tuple and dict, so that its errors are word for word the same. */
     static char *kwlist[] = {"blocking", "timeout", NULL};
