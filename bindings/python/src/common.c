@@ -4,6 +4,7 @@
  */
 #include "dtpy.h"
 
+#include <limits.h>
 #include <math.h>
 
 /* ---- Errors ------------------------------------------------------------- */
@@ -106,59 +107,128 @@ int dtpy_parse(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObj
     return 0;
 }
 
-/* threading.TIMEOUT_MAX: the largest timeout _thread accepts. */
-static double timeout_max(void) {
-    double max = floor((double)PY_TIMEOUT_MAX * 1e-6);
-    return max < 9223372036.0 ? max : 9223372036.0;
-}
+/* acquire(blocking=True, timeout=-1) exactly as _thread's lock_acquire_parse_args
+ * parses it, version by version: the same argument parser and format (so
+ * every TypeError is the interpreter's own), _PyTime_FromSecondsObject's
+ * conversion to nanoseconds, and the same checks in the same order. The
+ * messages that differ between versions: */
+#if PY_VERSION_HEX >= 0x030C0000
+#define ACQUIRE_FORMAT "|pO:acquire" /* blocking: any object's truth */
+#else
+#define ACQUIRE_FORMAT "|iO:acquire" /* blocking: an int (__index__) */
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+#define INT_TIMEOUT_OVERFLOW "timestamp too large to convert to C PyTime_t"
+#define NEGATIVE_TIMEOUT "timeout value must be a non-negative number"
+#else
+#define INT_TIMEOUT_OVERFLOW "timestamp too large to convert to C _PyTime_t"
+#define NEGATIVE_TIMEOUT "timeout value must be positive"
+#endif
+#if PY_VERSION_HEX >= 0x030B0000
+#define FLOAT_TIMEOUT_OVERFLOW "timestamp out of range for platform time_t"
+#else
+#define FLOAT_TIMEOUT_OVERFLOW INT_TIMEOUT_OVERFLOW
+#endif
 
-/* A timeout as _PyTime_FromSecondsObject reads it: a float (not NaN) or an
- * integer (anything with __index__). */
-static int seconds_from_object(PyObject *obj, double *out) {
+#define NS_PER_SEC 1000000000LL
+
+/* A timeout in seconds to nanoseconds as _PyTime_FromSecondsObject does with
+ * _PyTime_ROUND_TIMEOUT (away from zero): a float (not NaN) or an integer
+ * (anything with __index__). */
+static int timeout_ns_from_object(PyObject *obj, long long *ns) {
     if (PyFloat_Check(obj)) {
-        *out = PyFloat_AS_DOUBLE(obj);
-        if (isnan(*out)) {
+        double d = PyFloat_AsDouble(obj);
+        if (isnan(d)) {
             PyErr_SetString(PyExc_ValueError, "Invalid value NaN (not a number)");
             return -1;
         }
+        volatile double x = d * 1e9; /* volatile: round exactly as CPython does */
+        x = x >= 0.0 ? ceil(x) : floor(x);
+        if (!((double)LLONG_MIN <= x && x < -(double)LLONG_MIN)) {
+            PyErr_SetString(PyExc_OverflowError, FLOAT_TIMEOUT_OVERFLOW);
+            return -1;
+        }
+        *ns = (long long)x;
         return 0;
     }
-    PyObject *index = PyNumber_Index(obj); /* TypeError for a str, a Decimal... */
-    if (index == NULL) return -1;
-    *out = PyLong_AsDouble(index);
-    Py_DECREF(index);
-    if (*out == -1.0 && PyErr_Occurred()) {
-        PyErr_Clear();
-        PyErr_SetString(PyExc_OverflowError, "timeout value is too large");
+    long long sec = PyLong_AsLongLong(obj); /* TypeError for a str, a Decimal... */
+    if (sec == -1 && PyErr_Occurred()) {
+        if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_OverflowError, INT_TIMEOUT_OVERFLOW);
+        }
         return -1;
     }
+    if (sec < LLONG_MIN / NS_PER_SEC || sec > LLONG_MAX / NS_PER_SEC) {
+        PyErr_SetString(PyExc_OverflowError, INT_TIMEOUT_OVERFLOW);
+        return -1;
+    }
+    *ns = sec * NS_PER_SEC;
     return 0;
 }
 
-int dtpy_parse_acquire(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, double *timeout) {
-    static const char *const names[] = {"blocking", "timeout"};
-    *timeout = -1.0;
-    if (nargs == 0 && kwnames == NULL) return 0; /* the common call: acquire() */
-    PyObject *o[2];
-    if (dtpy_parse("acquire", args, nargs, kwnames, names, 2, 0, o) < 0) return -1;
-    int blocking = 1;
-    if (o[0] != NULL && (blocking = PyObject_IsTrue(o[0])) < 0) return -1;
-    if (o[1] != NULL && seconds_from_object(o[1], timeout) < 0) return -1;
-    if (!blocking && *timeout != -1.0) {
+/* The acquire checks on the parsed arguments, in _thread's order. */
+static int check_acquire(int blocking, long long ns, double *timeout) {
+    const long long unset = -NS_PER_SEC; /* the default, timeout=-1 */
+    if (!blocking && ns != unset) {
         PyErr_SetString(PyExc_ValueError, "can't specify a timeout for a non-blocking call");
         return -1;
     }
-    if (*timeout < 0 && *timeout != -1.0) {
-        PyErr_SetString(PyExc_ValueError, "timeout value must be positive");
+    if (ns < 0 && ns != unset) {
+        PyErr_SetString(PyExc_ValueError, NEGATIVE_TIMEOUT);
         return -1;
     }
     if (!blocking) {
         *timeout = 0.0;
-    } else if (*timeout > timeout_max()) {
+        return 0;
+    }
+    if (ns == unset) {
+        *timeout = -1.0;
+        return 0;
+    }
+    long long us = ns / 1000 + (ns % 1000 != 0); /* _PyTime_AsMicroseconds, rounding up */
+#if PY_VERSION_HEX >= 0x030B0000
+    int too_large = us > PY_TIMEOUT_MAX;
+#else
+    int too_large = us >= PY_TIMEOUT_MAX;
+#endif
+    if (too_large) {
         PyErr_SetString(PyExc_OverflowError, "timeout value is too large");
         return -1;
     }
+    *timeout = (double)ns / 1e9;
     return 0;
+}
+
+int dtpy_parse_acquire(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, double *timeout) {
+    *timeout = -1.0;
+    if (nargs == 0 && kwnames == NULL) return 0; /* the common call: acquire() */
+    if (nargs == 1 && kwnames == NULL && PyBool_Check(args[0])) {
+        /* acquire(False), as threading.Condition's _is_owned() makes for a
+         * Lock: valid in every version, so no parsing to do. */
+        *timeout = args[0] == Py_True ? -1.0 : 0.0;
+        return 0;
+    }
+    /* _thread's acquire is METH_VARARGS | METH_KEYWORDS: give its parser the
+     * same tuple and dict, so that its errors are word for word the same. */
+    static char *kwlist[] = {"blocking", "timeout", NULL};
+    PyObject *tuple = PyTuple_New(nargs), *dict = NULL, *timeout_obj = NULL;
+    int blocking = 1, rc = -1;
+    if (tuple == NULL) return -1;
+    for (Py_ssize_t i = 0; i < nargs; i++) PyTuple_SET_ITEM(tuple, i, Py_NewRef(args[i]));
+    if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0) {
+        if ((dict = PyDict_New()) == NULL) goto done;
+        for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(kwnames); k++)
+            if (PyDict_SetItem(dict, PyTuple_GET_ITEM(kwnames, k), args[nargs + k]) < 0) goto done;
+    }
+    if (!PyArg_ParseTupleAndKeywords(tuple, dict, ACQUIRE_FORMAT, kwlist, &blocking, &timeout_obj)) goto done;
+    long long ns = -NS_PER_SEC; /* the default, timeout=-1 */
+    if (timeout_obj != NULL && timeout_ns_from_object(timeout_obj, &ns) < 0) goto done;
+    rc = check_acquire(blocking, ns, timeout);
+done:
+    Py_DECREF(tuple); /* timeout_obj was borrowed from these two */
+    Py_XDECREF(dict);
+    return rc;
 }
 
 int dtpy_parse_wait_timeout(PyObject *obj, double *timeout) {
@@ -166,13 +236,27 @@ int dtpy_parse_wait_timeout(PyObject *obj, double *timeout) {
         *timeout = -1.0;
         return 0;
     }
-    double t = PyFloat_AsDouble(obj);
-    if (t == -1.0 && PyErr_Occurred()) return -1;
-    /* threading.Condition.wait: a timeout that is not > 0 means "don't block". */
-    if (!(t > 0)) t = 0.0;
-    else if (isinf(t)) t = -1.0;
-    *timeout = t;
-    return 0;
+    /* threading.Condition.wait: `if timeout > 0: waiter.acquire(True, timeout)
+     * else: waiter.acquire(False)`. So any object that compares with 0 is
+     * accepted, and a positive one must then pass acquire's rules (an
+     * infinite or huge timeout is an OverflowError there too). */
+    int positive;
+    if (PyFloat_CheckExact(obj)) {
+        positive = PyFloat_AS_DOUBLE(obj) > 0; /* NaN: not positive */
+    } else {
+        PyObject *zero = PyLong_FromLong(0);
+        if (zero == NULL) return -1;
+        positive = PyObject_RichCompareBool(obj, zero, Py_GT);
+        Py_DECREF(zero);
+        if (positive < 0) return -1;
+    }
+    if (!positive) {
+        *timeout = 0.0;
+        return 0;
+    }
+    long long ns;
+    if (timeout_ns_from_object(obj, &ns) < 0) return -1;
+    return check_acquire(1, ns, timeout);
 }
 
 int dtpy_add_type(PyObject *module, PyTypeObject *type, const char *name) {

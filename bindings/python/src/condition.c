@@ -61,7 +61,12 @@ static int wait_for_predicate(void *p) {
 }
 
 PyObject *dtpy_cond_wait_for(ConditionObject *self, PyObject *predicate, PyObject *initial, double timeout) {
-    if (PyErr_CheckSignals() < 0) return NULL;
+    /* No signal check here: the caller made it before evaluating the
+     * predicate. A handler run now, after that evaluation, could change what
+     * the predicate reads and notify before we wait (a lost wake-up). One that
+     * became pending since is run by the library's wait, which consults
+     * dtpy_interrupt shortly after parking and ends the wait if the handler
+     * notified. */
     wait_for_ctx c = {.predicate = predicate, .last = Py_NewRef(initial), .skip_next = 1};
     DTPY_RELEASE_GIL(&c.b);
     int rc = dt_interruptible_wait(self->handle, wait_for_predicate, &c, dtpy_interrupt, &c.b,
@@ -211,6 +216,9 @@ static PyObject *cond_wait_for(ConditionObject *self, PyObject *const *args, Py_
     double timeout;
     if (dtpy_parse("wait_for", args, nargs, kwnames, names, 2, 1, o) < 0) return NULL;
     if (dtpy_parse_wait_timeout(o[1], &timeout) < 0) return NULL;
+    /* Pending signal handlers first: one may change what the predicate reads
+     * and notify, and must run before the predicate is evaluated. */
+    if (PyErr_CheckSignals() < 0) return NULL;
     PyObject *first = PyObject_CallNoArgs(o[0]);
     if (first == NULL) return NULL;
     int truth = PyObject_IsTrue(first);
@@ -254,6 +262,36 @@ static PyObject *cond_notify_all(ConditionObject *self, PyObject *const *args, P
     return notify_status(dt_cond_notify_all(self->handle));
 }
 
+/* threading.Condition's private hooks, which it takes from its lock when the
+ * lock has them, and otherwise makes from release() / acquire(): an RLock's
+ * own, or for a Lock "held by someone", release() and acquire(). */
+static PyObject *cond_is_owned(ConditionObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+    FORWARD_IF_DELEGATED("_is_owned");
+    if (nargs != 0 || kwnames != NULL) return PyErr_Format(PyExc_TypeError, "_is_owned() takes no arguments");
+    if (Py_IS_TYPE(self->lock, &DtPy_RLockType)) return PyObject_CallMethod(self->lock, "_is_owned", NULL);
+    int locked = 0;
+    int rc = dt_lock_locked(((LockObject *)self->lock)->handle, &locked);
+    return rc != DT_OK ? dtpy_raise(rc, NULL) : PyBool_FromLong(locked);
+}
+
+static PyObject *cond_release_save(ConditionObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                   PyObject *kwnames) {
+    FORWARD_IF_DELEGATED("_release_save");
+    if (nargs != 0 || kwnames != NULL) return PyErr_Format(PyExc_TypeError, "_release_save() takes no arguments");
+    if (Py_IS_TYPE(self->lock, &DtPy_RLockType)) return PyObject_CallMethod(self->lock, "_release_save", NULL);
+    return dtpy_cond_release(self) < 0 ? NULL : Py_NewRef(Py_None);
+}
+
+static PyObject *cond_acquire_restore(ConditionObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                      PyObject *kwnames) {
+    FORWARD_IF_DELEGATED("_acquire_restore");
+    if (nargs != 1 || kwnames != NULL)
+        return PyErr_Format(PyExc_TypeError, "_acquire_restore() takes exactly one argument");
+    if (Py_IS_TYPE(self->lock, &DtPy_RLockType))
+        return PyObject_CallMethod(self->lock, "_acquire_restore", "(O)", args[0]);
+    return dtpy_cond_acquire(self, -1) < 0 ? NULL : Py_NewRef(Py_None); /* the state is ignored */
+}
+
 static PyObject *cond_at_fork_reinit(ConditionObject *self, PyObject *const *args, Py_ssize_t nargs,
                                      PyObject *kwnames) {
     FORWARD_IF_DELEGATED("_at_fork_reinit");
@@ -281,6 +319,10 @@ static PyMethodDef cond_methods[] = {
     {"notify_all", FASTKW(cond_notify_all), "Wake every waiter. The lock must be held."},
     {"notifyAll", FASTKW(cond_notify_all), "Deprecated alias of notify_all()."},
     {"_at_fork_reinit", FASTKW(cond_at_fork_reinit), "Reset the lock (only in a child after fork)."},
+    {"_is_owned", FASTKW(cond_is_owned), "As threading.Condition: whether the lock is held (by this "
+                                         "thread, for an RLock)."},
+    {"_release_save", FASTKW(cond_release_save), "As threading.Condition: release the lock fully."},
+    {"_acquire_restore", FASTKW(cond_acquire_restore), "As threading.Condition: undo _release_save()."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -128,12 +128,14 @@ int dtpy_acquire(void *handle, dtpy_try_fn try_fn, dtpy_timed_fn timed_fn, doubl
 int dtpy_parse(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
                const char *const *names, int count, int required, PyObject **out);
 
-/* Parses acquire(blocking=True, timeout=-1) with _thread.lock's rules and
- * messages. Writes -1 (forever), 0 (do not block) or a positive timeout. */
+/* Parses acquire(blocking=True, timeout=-1) with the rules and messages of
+ * the running version's _thread lock. Writes -1 (forever), 0 (do not block)
+ * or a positive timeout. */
 int dtpy_parse_acquire(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, double *timeout);
 
-/* A Condition.wait-style timeout: None (or absent) -> -1 (forever); a number
- * <= 0 or NaN -> 0; +inf -> -1; else the number. */
+/* A timeout as threading.Condition.wait takes it: None (or absent) -> -1
+ * (forever); anything not > 0 (NaN included) -> 0; a positive one must pass
+ * acquire's rules (so +inf is an OverflowError, as there). */
 int dtpy_parse_wait_timeout(PyObject *obj, double *timeout);
 
 /* ---- Per-type entry points used across files ----------------------------- */
@@ -150,9 +152,10 @@ int dtpy_cond_acquire(ConditionObject *self, double timeout);
 int dtpy_cond_release(ConditionObject *self);
 
 /* Waits on a native condition until `predicate()` is truthy, with
- * dt_interruptible_wait. The caller has already evaluated the predicate once,
- * with the lock held, and got `initial` (falsy). Returns a new reference to
- * the last predicate result (falsy on timeout), or NULL with an exception. */
+ * dt_interruptible_wait. The caller has already run pending signal handlers
+ * (PyErr_CheckSignals) and then evaluated the predicate once, with the lock
+ * held, and got `initial` (falsy). Returns a new reference to the last
+ * predicate result (falsy on timeout), or NULL with an exception. */
 PyObject *dtpy_cond_wait_for(ConditionObject *self, PyObject *predicate, PyObject *initial, double timeout);
 
 /* Module-level functions, defined in waits.c, async_split.c, module.c. */

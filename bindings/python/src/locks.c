@@ -144,6 +144,14 @@ int dtpy_rlock_release(RLockObject *self) {
 }
 
 static PyObject *rlock_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
+#if PY_VERSION_HEX >= 0x030D0000
+    /* As threading.RLock() from 3.13 on (a subclass may take arguments). */
+    if (type == &DtPy_RLockType &&
+        (PyTuple_GET_SIZE(args) != 0 || (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0)) &&
+        PyErr_WarnEx(PyExc_DeprecationWarning,
+                     "Passing arguments to RLock is deprecated and will be removed in 3.15", 1) < 0)
+        return NULL;
+#endif
     RLockObject *self = (RLockObject *)type->tp_alloc(type, 0);
     if (self == NULL) return NULL;
     int rc = dt_rlock_new(&self->handle);
@@ -213,20 +221,28 @@ static PyObject *rlock_release_save(RLockObject *self, PyObject *unused) {
 }
 
 /* threading.Condition.wait: take the lock back at the saved depth. Not
- * interruptible (like CPython's): the condition must hold its lock again. */
-static PyObject *rlock_acquire_restore(RLockObject *self, PyObject *state) {
-    long count;
-    unsigned long owner;
-    if (!PyArg_ParseTuple(state, "lk:_acquire_restore", &count, &owner)) return NULL;
-    if (count < 1) return dtpy_raise(DT_EINVAL, "_acquire_restore: count must be at least 1");
-    int rc = dt_rlock_try_acquire(self->handle);
-    if (rc == DT_OK) {
-        /* Held once without waiting; further levels are nested, never block. */
-        for (long i = 1; i < count && rc == DT_OK; i++) rc = dt_rlock_try_acquire(self->handle);
-    } else if (rc == DT_EBUSY) {
+ * interruptible (like CPython's): the condition must hold its lock again.
+ * The state is parsed as _thread.RLock parses it (same TypeErrors); the
+ * owner is ignored, as the library knows which thread holds the lock. */
+static PyObject *rlock_acquire_restore(RLockObject *self, PyObject *args) {
+    unsigned long count, owner;
+    if (!PyArg_ParseTuple(args, "(kk):_acquire_restore", &count, &owner)) return NULL;
+    /* _thread would store any count, even 0 or one that wrapped around,
+     * and leave the lock inconsistent: refuse those. */
+    if (count < 1 || count > LONG_MAX)
+        return dtpy_raise(DT_EINVAL, "_acquire_restore(): the saved count must be between 1 and LONG_MAX");
+    long held = 0;
+    int rc = dt_rlock_count(self->handle, &held);
+    if (rc != DT_OK) return dtpy_raise(rc, NULL);
+    if (held > 0) return dtpy_raise(DT_EBUSY, "_acquire_restore(): the lock is already held by this thread");
+    /* One level, the usual case: the non-blocking try first, with the GIL. */
+    rc = count == 1 ? dt_rlock_try_acquire(self->handle) : DT_EBUSY;
+    if (rc == DT_EBUSY) {
+        /* Takes the lock and sets its depth in one step, whatever the count;
+         * it may block, so never with the GIL. */
         dtpy_blocking b;
         DTPY_RELEASE_GIL(&b);
-        rc = dt_rlock_acquire_restore(self->handle, count);
+        rc = dt_rlock_acquire_restore(self->handle, (long)count);
         DTPY_TAKE_GIL(&b);
     }
     return rc != DT_OK ? dtpy_raise(rc, NULL) : Py_NewRef(Py_None);
@@ -258,7 +274,7 @@ static PyMethodDef rlock_methods[] = {
     {"_recursion_count", (PyCFunction)rlock_recursion_count, METH_NOARGS,
      "How many times the calling thread holds it."},
     {"_release_save", (PyCFunction)rlock_release_save, METH_NOARGS, "For threading.Condition."},
-    {"_acquire_restore", (PyCFunction)rlock_acquire_restore, METH_O, "For threading.Condition."},
+    {"_acquire_restore", (PyCFunction)rlock_acquire_restore, METH_VARARGS, "For threading.Condition."},
     {"_at_fork_reinit", (PyCFunction)rlock_at_fork_reinit, METH_NOARGS,
      "Reset to unlocked (only in a child right after fork)."},
     {NULL, NULL, 0, NULL},

@@ -28,11 +28,11 @@ int dtpy_value_acquire(ValueObject *self, double timeout) {
     return dtpy_acquire(self->handle, value_try, value_timed, timeout, &self->busy);
 }
 
-/* Releases one level we know we hold. */
-static void value_unlock(ValueObject *self) {
-    if (dt_value_release(self->handle) == DT_OK) self->busy--;
-}
-
+/* Releases one level of the Value's lock. `busy` counts the levels that are
+ * really held, so it is decremented only when the library released one: a
+ * refused release (not ours; or, inside a transform on this Value, the level
+ * the transform holds, which the library refuses with DT_ENOTOWNER) leaves
+ * the lock and the count as they were. 0, or -1 with an exception set. */
 int dtpy_value_release(ValueObject *self) {
     int rc = dt_value_release(self->handle);
     if (rc == DT_OK) {
@@ -45,6 +45,11 @@ int dtpy_value_release(ValueObject *self) {
         dtpy_raise(rc, NULL);
     return -1;
 }
+
+/* Releases the level this file took around a nested library call (the hold
+ * is ours, so this fails only if the library is broken: report it rather
+ * than go on with the lock held). */
+static int value_unlock(ValueObject *self) { return dtpy_value_release(self); }
 
 /* Stores `obj`. timeout -1: wait for the Value; 0: only if that needs no
  * waiting (for GC). Returns 1 stored, 0 busy, -1 error. */
@@ -61,7 +66,10 @@ static int value_store(ValueObject *self, PyObject *obj, double timeout) {
     PyObject *old = Py_NewRef(self->shadow);
     int rc = dt_value_set(self->handle, obj); /* retains obj, releases old */
     if (rc == DT_OK) self->shadow = obj;      /* before the GIL can go */
-    if (held) value_unlock(self);
+    if (held && value_unlock(self) < 0) {
+        Py_DECREF(old);
+        return -1;
+    }
     Py_DECREF(old);
     if (rc != DT_OK) return dtpy_raise(rc, NULL), -1;
     return 1;
@@ -126,7 +134,10 @@ static PyObject *value_get(ValueObject *self, PyObject *unused) {
     /* Someone (maybe this thread) holds it: wait our turn, then read nested. */
     if (dtpy_value_acquire(self, -1) < 0) return NULL;
     int rc = dt_value_get(self->handle, &out); /* nested in our hold */
-    value_unlock(self);
+    if (value_unlock(self) < 0) {
+        if (rc == DT_OK) Py_DECREF((PyObject *)out);
+        return NULL;
+    }
     return rc == DT_OK ? (PyObject *)out : dtpy_raise(rc, NULL);
 }
 
@@ -186,7 +197,12 @@ static PyObject *value_transform(ValueObject *self, PyObject *const *args, Py_ss
          * Value already ours rather than block with the GIL. */
         if (dtpy_value_acquire(self, -1) < 0) return NULL;
         rc = dt_value_transform(self->handle, transform_body, &c, NULL);
-        value_unlock(self);
+        if (value_unlock(self) < 0) {
+            /* (This error, not fn's, is what the caller must hear of.) */
+            Py_XDECREF(c.current);
+            Py_XDECREF(c.result);
+            return NULL;
+        }
     }
     Py_XDECREF(c.current); /* a replaced value's __del__ runs after the release */
     if (rc == DT_OK) return c.result;

@@ -94,6 +94,10 @@ PyObject *dtpy_interruptably_wait(PyObject *module, PyObject *const *args, Py_ss
     if (dtpy_parse("interruptably_wait", args, nargs, kwnames, names, 2, 2, o) < 0) return NULL;
     PyObject *cv = o[0], *wait_for = o[1];
     int native = Py_IS_TYPE(cv, &DtPy_ConditionType) && ((ConditionObject *)cv)->handle != NULL;
+    /* Pending signal handlers first: one may change what waitFor reads and
+     * notify, and must run before waitFor is evaluated (see
+     * dtpy_cond_wait_for), or its notify could come before our wait. */
+    if (PyErr_CheckSignals() < 0) return NULL;
     for (;;) {
         PyObject *r = PyObject_CallNoArgs(wait_for);
         if (r == NULL) return NULL;

@@ -47,6 +47,7 @@ import inspect
 import json
 import os
 import random
+import re
 import signal
 import statistics
 import sys
@@ -422,7 +423,13 @@ def owned_depth(cond):
     lk = cond._lock
     if isinstance(lk, dt.Lock):
         return None if lk.locked() else 0
-    return lk._recursion_count() if lk._is_owned() else 0
+    if not lk._is_owned():
+        return 0
+    if hasattr(lk, "_recursion_count"):
+        return lk._recursion_count()
+    # threading's RLock before 3.11 has no _recursion_count(); its repr shows
+    # the count (read without releasing the lock, which a helper may want).
+    return int(re.search(r"count=(\d+)", repr(lk)).group(1))
 
 
 def cond_wait(cond_name, how):

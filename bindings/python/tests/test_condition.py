@@ -1,6 +1,9 @@
 """dup_threading.Condition: native with this module's locks, delegated to a
 private threading.Condition with any other lock; threading.Condition's API."""
 
+import decimal
+import fractions
+import math
 import re
 import threading
 import time
@@ -72,6 +75,38 @@ def test_wait_timeout_returns_false(cond):
         assert time.monotonic() - t0 >= 0.09
         assert cond.wait(0) is False
         assert cond.wait(-1) is False
+
+
+WAIT_TIMEOUTS = [0, -1, -math.inf, math.nan, 0.01, math.inf, 1e10, threading.TIMEOUT_MAX + 1, 2**70, "1",
+                 decimal.Decimal("0.01"), fractions.Fraction(1, 100), decimal.Decimal(-1), object()]
+
+
+def outcome(call):
+    try:
+        return "returned", call()
+    except Exception as error:  # noqa: BLE001 - compared, not handled
+        return type(error), str(error)
+
+
+@pytest.mark.parametrize("make_lock", [dt.Lock, dt.RLock])
+@pytest.mark.parametrize("timeout", WAIT_TIMEOUTS, ids=repr)
+def test_wait_timeouts_are_taken_as_by_threading(make_lock, timeout):
+    """threading.Condition.wait: anything not > 0 polls; a positive timeout
+    must pass the lock's acquire() rules (so inf is an OverflowError there)."""
+
+    def wait(c):
+        # A wait that blocks for ever where threading's does not (or raises)
+        # is ended by a notify, and then returns True instead: a mismatch.
+        done = threading.Event()
+        rescuer = start(lambda: done.wait(2.0) or c.acquire() and (c.notify_all(), c.release()))
+        try:
+            with c:
+                return c.wait(timeout)
+        finally:
+            done.set()
+            join(rescuer)
+
+    assert outcome(lambda: wait(dt.Condition(make_lock()))) == outcome(lambda: wait(threading.Condition()))
 
 
 def test_wait_and_notify_require_the_lock(cond):

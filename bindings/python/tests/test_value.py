@@ -2,13 +2,15 @@
 blocking semantics and exact concurrent updates."""
 
 import gc
+import math
+import sys
 import threading
 import time
 import traceback
 import weakref
 
 import pytest
-from conftest import DEADLINE, join, start
+from conftest import DEADLINE, join, run_python, start
 
 from dup_threading import Value, with_lock
 
@@ -62,6 +64,76 @@ def test_transform_fn_may_use_the_same_value():
 
     assert v.transform(sets_inside) == 3
     assert v.get() == 3
+
+
+def test_release_inside_its_own_transform_is_refused_and_the_value_stays_consistent():
+    """fn may not release the hold its own transform() runs under: the release
+    raises RuntimeError and the Value, its lock and the extension's count of
+    holds stay as they were. (Once that release went through, the Value was
+    corrupted and a later get() blocked for ever holding the GIL: hence the
+    child process, bounded by a timeout.)"""
+    result = run_python(
+        """
+        import threading
+        import dup_threading as dt
+
+        v = dt.Value(1)
+
+        def release_the_transforms_hold(x):
+            v.release()
+            return x + 1
+
+        def refused(fn):
+            try:
+                v.transform(fn)
+            except RuntimeError:
+                return True
+            return False
+
+        assert refused(release_the_transforms_hold), "release inside the transform was allowed"
+        assert v.get() == 1, "value changed"
+
+        def caught(x):
+            try:
+                v.release()
+            except RuntimeError:
+                return x + 10
+            raise AssertionError("release inside the transform was allowed")
+
+        assert v.transform(caught) == 11 and v.get() == 11
+
+        def balanced(x):  # a level fn takes itself is fn's to release
+            v.acquire()
+            v.release()
+            return x + 1
+
+        assert v.transform(balanced) == 12
+
+        with v:  # the same with an outer hold: that one stays, and only it
+            assert refused(release_the_transforms_hold)
+            assert v.get() == 12
+
+        v.set(5)
+        assert v.get() == 5
+        try:
+            v.release()
+        except RuntimeError:
+            pass
+        else:
+            raise AssertionError("release of an unheld Value was allowed")
+
+        # Nobody holds it: another thread takes it at once, then reads it.
+        got = []
+        t = threading.Thread(target=lambda: got.append((v.acquire(timeout=5), v.release(), v.get())))
+        t.start()
+        t.join(10)
+        assert got == [(True, None, 5)], got
+        print("ok")
+        """,
+        timeout=DEADLINE * 3,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "ok"
 
 
 def test_transform_is_exclusive_across_threads():
@@ -211,12 +283,25 @@ def test_weakref_subclass_and_generic_alias():
     assert Value[int] is not None
 
 
-def test_acquire_arguments_are_validated_like_threading():
+@pytest.mark.parametrize("args,kwargs", [((False, 1), {}), ((), {"timeout": -5}), ((), {"timeout": math.inf}),
+                                         ((), {"bogus": 1})] + ([((None,), {})] if sys.version_info < (3, 12) else []))
+def test_acquire_arguments_are_validated_like_threading(args, kwargs):
+    """The same exception and message as this version's threading.RLock."""
+    with pytest.raises(Exception) as expected:
+        threading.RLock().acquire(*args, **kwargs)
+    with pytest.raises(expected.type) as got:
+        Value().acquire(*args, **kwargs)
+    assert str(got.value) == str(expected.value)
+
+
+def test_acquire_arguments_that_threading_accepts_per_version():
     v = Value()
-    with pytest.raises(ValueError, match="can't specify a timeout for a non-blocking call"):
-        v.acquire(False, 1)
-    with pytest.raises(ValueError, match="timeout value must be positive"):
-        v.acquire(timeout=-5)
+    if sys.version_info >= (3, 12):  # blocking is any object's truth
+        assert v.acquire(None) is True
+        v.release()
+    for args, kwargs in [((True, 0.5), {}), ((), {"timeout": -1}), ((False,), {})]:
+        assert v.acquire(*args, **kwargs) is True
+        v.release()
 
 
 def test_transform_that_sets_a_finalized_value_stays_consistent_under_gc():
