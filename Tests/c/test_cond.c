@@ -895,6 +895,66 @@ static void test_free_while_waiter_restores(void) {
     pthread_mutex_destroy(&p.mu);
 }
 
+/* dt_cond_free from inside the call, on a condition over a foreign lock
+ * (whose state the free cannot see): from dt_interruptible_wait's predicate,
+ * before the first wait and between waits, and from the is_owned check that
+ * dt_cond_wait makes at its start. The thread is inside a wait call in each
+ * case: DT_EBUSY (the free used to succeed there, as only the park itself
+ * was counted). */
+static pthread_mutex_t g_fmu = PTHREAD_MUTEX_INITIALIZER;
+static dt_cond *g_fc;
+static pthread_t g_fowner;
+static int g_fheld, g_fprobe_owned, g_fpred_calls, g_ffree_st[3];
+
+static int fa_acquire(void *ctx) {
+    (void)ctx;
+    pthread_mutex_lock(&g_fmu);
+    g_fowner = pthread_self();
+    g_fheld = 1;
+    return 0;
+}
+static int fa_release(void *ctx) {
+    (void)ctx;
+    if (!g_fheld || !pthread_equal(g_fowner, pthread_self())) return 1;
+    g_fheld = 0;
+    pthread_mutex_unlock(&g_fmu);
+    return 0;
+}
+static int fa_is_owned(void *ctx) {
+    (void)ctx;
+    if (g_fprobe_owned) {
+        g_fprobe_owned = 0;
+        g_ffree_st[2] = dt_cond_free(g_fc);
+    }
+    return g_fheld && pthread_equal(g_fowner, pthread_self());
+}
+static int pred_frees(void *ctx) {
+    (void)ctx;
+    if (g_fpred_calls < 2) g_ffree_st[g_fpred_calls] = dt_cond_free(g_fc);
+    return ++g_fpred_calls >= 2;
+}
+
+static void test_free_inside_wait_call(void) {
+    dt_foreign_lock f;
+    f.acquire = fa_acquire;
+    f.release = fa_release;
+    f.is_owned = fa_is_owned;
+    f.ctx = NULL;
+    g_ffree_st[0] = g_ffree_st[1] = g_ffree_st[2] = -1;
+    CHECK_ST(dt_cond_new_foreign(&f, &g_fc), DT_OK);
+    CHECK_ST(dt_cond_acquire(g_fc), DT_OK);
+    /* The predicate is false at first, true after one (timed-out) wait. */
+    CHECK_ST(dt_interruptible_wait(g_fc, pred_frees, NULL, NULL, NULL, 0.01), DT_OK);
+    CHECK_EQ(g_fpred_calls, 2);
+    CHECK_ST(g_ffree_st[0], DT_EBUSY);
+    CHECK_ST(g_ffree_st[1], DT_EBUSY);
+    g_fprobe_owned = 1;
+    CHECK_ST(dt_cond_wait(g_fc, 0.01, NULL, NULL), DT_ETIMEDOUT);
+    CHECK_ST(g_ffree_st[2], DT_EBUSY);
+    CHECK_ST(dt_cond_release(g_fc), DT_OK);
+    CHECK_ST(dt_cond_free(g_fc), DT_OK);
+}
+
 int main(void) {
     th_begin("cond");
     test_reinit_after_fork();
@@ -911,5 +971,6 @@ int main(void) {
     test_huge_timeouts();
     test_free_while_lock_in_use();
     test_free_while_waiter_restores();
+    test_free_inside_wait_call();
     return th_end();
 }
