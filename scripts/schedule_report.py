@@ -15,7 +15,8 @@ def main(path):
     print("| --- | ---: | --- | ---: | --- | ---: |")
     total = 0
     for r in rows:
-        systematic = f"{r['systematic']:,} ({'all' if r['exhaustive'] else 'budget'}, {r['preemption_bound']} preemptions)"
+        scope = "all" if r["exhaustive"] else ("all with 1, then budget" if r.get("exhaustive_bound_1") else "budget")
+        systematic = f"{r['systematic']:,} ({scope}, bound {r['preemption_bound']})"
         violation = r["failure"] or "none"
         print(f"| {r['scenario']} | {r['threads']} | {systematic} | {r['random']:,} | {violation} | {r['ms'] / 1000:.1f} s |")
         total += r["systematic"] + r["random"]

@@ -241,6 +241,107 @@ final class ConditionScheduleTests: XCTestCase {
         })
     }
 
+    /// `interruptWaiters` called from a "signal handler" on a thread in the
+    /// middle of any queue operation of its own (enqueue, notify, leave):
+    /// it must not deadlock on the queue's lock, and the interruption still
+    /// reaches the waiter if it is queued (it has no hook, so it ends).
+    func testInterruptFromASignalHandlerInsideAQueueOperation() {
+        assertAllSchedulesPass(Scenario(name: "interrupt from a signal handler", threadCount: 2) { sched in
+            let cond = Condition()
+            let log = ConditionLog()
+            sched.setSignalHandler(for: 0) { cond.interruptWaiters() }
+            sched.setSignalHandler(for: 1) { cond.interruptWaiters() }
+            return Scenario.Run(
+                bodies: [
+                    conditionWaiter(cond, log, timeout: .milliseconds(1)),
+                    notifier(cond, log, n: 1) { $0.entered == 1 },
+                ],
+                check: { log.verdict() ?? (log.returned == 1 ? nil : "the wait did not return") })
+        })
+    }
+
+    /// `wait(timeout:)` has no hook: an interruption ends it by throwing
+    /// `interrupted`, never by returning true (notified).
+    func testWaitWithoutAHookReportsAnInterruptionAsSuch() {
+        assertAllSchedulesPass(Scenario(name: "wait(timeout:) interrupted", threadCount: 2) { _ in
+            let cond = Condition()
+            let log = ConditionLog()
+            return Scenario.Run(
+                bodies: [
+                    {
+                        cond.acquire()
+                        log.entered += 1
+                        do throws(DupThreadingError) {
+                            let notified = try cond.wait(timeout: .milliseconds(1))
+                            log.record(notified ? .satisfied : .timedOut)
+                        } catch {
+                            if error == .interrupted { log.record(.interrupted) } else { log.failures.append("threw \(error)") }
+                        }
+                        if cond.lock.isHeldByCurrentThread != true { log.failures.append("the lock is not held again") }
+                        try? cond.release()
+                    },
+                    {
+                        while true {
+                            cond.acquire()
+                            let ready = log.entered == 1
+                            try? cond.release()
+                            if ready { break }
+                            spinPause()
+                        }
+                        cond.interruptWaiters()
+                    },
+                ],
+                check: { log.verdict() ?? (log.notified == 0 ? nil : "notified without a notify") })
+        })
+    }
+
+    /// A condition on a foreign lock (whose holder the condition cannot see)
+    /// counts a thread as inside its wait for the whole call: in the lock's
+    /// ownership check and in every predicate call of `wait(until:)`.
+    func testForeignLockWaitCountsTheWholeCall() {
+        assertAllSchedulesPass(Scenario(name: "foreign lock: the whole call counted", threadCount: 2) { _ in
+            let inner = Lock()
+            let condBox = Box<Condition?>(nil)
+            let uncounted = Box(0)
+            let flag = Box(false)
+            let waiterThread = Box(0)
+            let lock = ForeignLock(
+                acquire: { inner.acquire() },
+                release: { () throws(DupThreadingError) in try inner.release() },
+                isHeld: {
+                    // The waiter's checks happen inside its call (the notifier's do not).
+                    if currentThreadID() == waiterThread.value, condBox.value?.waitingThreadCount == 0 {
+                        uncounted.value += 1
+                    }
+                    return inner.isHeldByCurrentThread == true
+                })
+            let cond = Condition(lock: lock)
+            condBox.value = cond
+            return Scenario.Run(
+                bodies: [
+                    {
+                        cond.acquire()
+                        waiterThread.value = currentThreadID()
+                        _ = try? cond.wait(until: {
+                            if cond.waitingThreadCount == 0 { uncounted.value += 1 }
+                            return flag.value
+                        }, timeout: .milliseconds(1))
+                        try? cond.release()
+                    },
+                    {
+                        cond.acquire()
+                        flag.value = true
+                        try? cond.notify()
+                        try? cond.release()
+                    },
+                ],
+                check: {
+                    condBox.value = nil
+                    return uncounted.value == 0 ? nil : "\(uncounted.value) steps of a wait were not counted"
+                })
+        })
+    }
+
     /// The wait still counts as in progress (what a free checks) while it
     /// takes the lock back.
     func testWaitCountsAsInProgressWhileRestoringTheLock() {
@@ -291,7 +392,8 @@ final class ConditionScheduleTests: XCTestCase {
     /// 25 ms only when no scheduled check came between the first signal's
     /// wake-up and the second signal.
     func testSignalAfterAWakeUpIsSeenWithinTheFirstCheck() {
-        assertAllSchedulesPass(Scenario(name: "signal after a wake-up", threadCount: 2) { sched in
+        // No extra disturbances: the scenario counts the signals it sends.
+        assertAllSchedulesPass(Scenario(name: "signal after a wake-up", threadCount: 2, offerDisturbances: false) { sched in
             let cond = Condition()
             let signalAt = Box<UInt64?>(nil)
             let returnedAt = Box<UInt64?>(nil)

@@ -18,7 +18,7 @@ import Synchronization
 /// One choice of the scheduler: which thread runs next, and, for a parked
 /// thread, why its park ends.
 struct Choice: Equatable, CustomStringConvertible {
-    enum Kind: Int { case run = 0, timeout = 1, spurious = 2, signal = 3 }
+    enum Kind: Int { case run = 0, timeout = 1, spurious = 2, signal = 3, handler = 4 }
     let thread: Int
     let kind: Kind
 
@@ -55,8 +55,15 @@ struct RandomStrategy: ChoiceStrategy {
         return z ^ (z >> 31)
     }
 
+    /// Uniform among running threads and passing deadlines; a disturbance
+    /// (a spurious wake-up, a signal, a signal handler) one time in 16.
     mutating func choose(_ options: [Choice], current: Int?, yielding: Int?) -> Choice {
-        options[Int(next() % UInt64(options.count))]
+        let base = options.filter { $0.kind == .run || $0.kind == .timeout }
+        let extra = options.filter { $0.kind != .run && $0.kind != .timeout }
+        if !extra.isEmpty, base.isEmpty || next() % 16 == 0 {
+            return extra[Int(next() % UInt64(extra.count))]
+        }
+        return base[Int(next() % UInt64(base.count))]
     }
 }
 
@@ -107,13 +114,18 @@ struct PCTStrategy: ChoiceStrategy {
 struct ReplayStrategy: ChoiceStrategy {
     let prefix: [Choice]
     private(set) var decisions: [(options: [Choice], chosen: Int, current: Int?)] = []
+    /// The first step at which the recorded choice was not offered (the
+    /// replay then diverged from the recording), if any.
+    private(set) var divergedAt: Int?
 
     init(prefix: [Choice]) { self.prefix = prefix }
 
     mutating func choose(_ options: [Choice], current: Int?, yielding: Int?) -> Choice {
         let i = decisions.count
         var index = 0
-        if i < prefix.count, let k = options.firstIndex(of: prefix[i]) { index = k }
+        if i < prefix.count {
+            if let k = options.firstIndex(of: prefix[i]) { index = k } else if divergedAt == nil { divergedAt = i }
+        }
         decisions.append((options, index, current))
         return options[index]
     }
@@ -132,6 +144,8 @@ final class DeterministicScheduler: ScheduleHooks, @unchecked Sendable {
         var signalPending = false   // a "signal handler ran" flag, for hooks
         var yielding = false        // in a busy-wait turn
         var timeoutsFired = 0       // parks of this thread ended by their deadline
+        var handler: (() -> Void)?  // a "signal handler" to run at one of its points
+        var runHandler = false      // chosen: run it at this point
     }
 
     // Everything below is guarded by `mutex`.
@@ -321,7 +335,7 @@ final class DeterministicScheduler: ScheduleHooks, @unchecked Sendable {
     // MARK: ScheduleHooks
 
     func point(_ address: UnsafeRawPointer? = nil) {
-        locked { () -> Void in
+        let handler = locked { () -> (() -> Void)? in
             if failure != nil { waitForever() }
             if let address, let range = freed.first(where: { $0.contains(UInt(bitPattern: address)) }) {
                 fail("use after free: thread \(running) operated on a shared word at offset "
@@ -331,7 +345,23 @@ final class DeterministicScheduler: ScheduleHooks, @unchecked Sendable {
             let me = running
             decide(current: me)
             waitForTurn(me)
+            guard threads[me].runHandler else { return nil }
+            threads[me].runHandler = false
+            defer { threads[me].handler = nil }
+            return threads[me].handler
         }
+        // A signal handler runs on the thread, in the middle of whatever it
+        // was doing: here, just before its next operation on a shared word.
+        handler?()
+    }
+
+    /// Installs a one-shot "signal handler" for thread `t`: the scheduler
+    /// may run it on `t` at any of `t`'s scheduling points (each is a choice
+    /// it explores), as an asynchronous signal would land between two of its
+    /// instructions. It runs at most once; it may never run if `t` finishes
+    /// first.
+    func setSignalHandler(for t: Int, _ body: @escaping () -> Void) {
+        locked { threads[t].handler = body }
     }
 
     func spinPause() {
@@ -400,13 +430,18 @@ final class DeterministicScheduler: ScheduleHooks, @unchecked Sendable {
         let currentYields = current.map { threads[$0].yielding } ?? false
         if currentGoesOn, !currentYields { result.append(Choice(thread: current!, kind: .run)) }
         result += runnable.filter { $0 != current }.map { Choice(thread: $0, kind: .run) }
+        if let current, currentGoesOn, threads[current].handler != nil {
+            result.append(Choice(thread: current, kind: .handler))
+        }
         let timed = threads.indices.filter { threads[$0].status == .parked && threads[$0].deadline != nil }
         if let earliest = timed.map({ threads[$0].deadline! }).min() {
             result += timed.filter { threads[$0].deadline == earliest }.map { Choice(thread: $0, kind: .timeout) }
         }
         // A thread in a busy-wait turn goes on last: time passes first.
         if currentGoesOn, currentYields { result.append(Choice(thread: current!, kind: .run)) }
-        if offerDisturbances {
+        // Disturbances are never the only way on: a lost wake-up must still
+        // show as a deadlock.
+        if offerDisturbances, !result.isEmpty {
             for t in threads.indices where threads[t].status == .parked {
                 result.append(Choice(thread: t, kind: .spurious))
                 result.append(Choice(thread: t, kind: .signal))
@@ -445,6 +480,7 @@ final class DeterministicScheduler: ScheduleHooks, @unchecked Sendable {
             threads[choice.thread].timeoutsFired += 1
             unpark(choice.thread, .timedOut)
         case .spurious: unpark(choice.thread, .woken)
+        case .handler: threads[choice.thread].runHandler = true
         case .signal:
             threads[choice.thread].signalPending = true
             unpark(choice.thread, .signalled)

@@ -26,8 +26,9 @@ struct Scenario {
 
     let name: String
     let threadCount: Int
-    /// Whether the scheduler may also end parks spuriously or with a signal.
-    var offerDisturbances = false
+    /// Whether random schedules may also end parks spuriously or with a
+    /// signal (systematic ones never do: it would not bound the search).
+    var offerDisturbances = true
     var maxSteps = 20_000
     /// Builds fresh objects for one execution.
     let make: (DeterministicScheduler) -> Run
@@ -35,6 +36,10 @@ struct Scenario {
 
 /// What an exploration found.
 struct ExplorationReport: CustomStringConvertible {
+    /// How many steps the first (non-preemptive) schedule took.
+    var firstScheduleLength = 0
+    /// Whether every schedule with at most 1 preemption ran.
+    var exhaustiveLowerBounds = false
     /// The failing trace as DT_SCHEDULE_TRACE takes it: inline when short,
     /// otherwise written to a file named as `@path`.
     var traceArgument: String {
@@ -54,7 +59,8 @@ struct ExplorationReport: CustomStringConvertible {
     var failingSeed: UInt64?
 
     var description: String {
-        var text = "\(schedules) schedules" + (exhaustive ? " (every schedule within the preemption bound)" : "")
+        var text = "\(schedules) schedules" + (exhaustive ? " (every schedule within the preemption bound)"
+            : exhaustiveLowerBounds ? " (every schedule with 1 preemption, then some with 2)" : "")
         if let failure {
             text += "\nFAILED: \(failure)\n  trace: DT_SCHEDULE_TRACE='\(traceArgument)'"
             if let failingSeed { text += "\n  seed: DT_SCHEDULE_SEED=\(failingSeed)" }
@@ -66,43 +72,71 @@ struct ExplorationReport: CustomStringConvertible {
 enum Exploration {
     /// Runs one execution of `scenario` under `strategy`.
     static func runOnce(
-        _ scenario: Scenario, _ strategy: any ChoiceStrategy
+        _ scenario: Scenario, _ strategy: any ChoiceStrategy, disturb: Bool = false
     ) -> (failure: String?, trace: [Choice], strategy: any ChoiceStrategy) {
         let scheduler = DeterministicScheduler(
             threadCount: scenario.threadCount, strategy: strategy,
-            maxSteps: scenario.maxSteps, offerDisturbances: scenario.offerDisturbances)
+            maxSteps: scenario.maxSteps, offerDisturbances: disturb && scenario.offerDisturbances)
         let run = scenario.make(scheduler)
         scheduler.run(run.bodies)
         let failure = scheduler.failure ?? run.check()
         return (failure, scheduler.trace, scheduler.finalStrategy)
     }
 
-    /// Every schedule with at most `preemptions` preemptions, depth first,
-    /// until `budget` schedules have run or one fails.
+    /// Schedules with one preemption, then with up to `preemptions`
+    /// (iterative context bounding, as CHESS does), until `budget` schedules
+    /// in all have run or one fails. The one-preemption schedules are taken
+    /// by the position of the preemption from the start of the run (all of
+    /// them if the budget allows, else evenly spaced ones), so that early
+    /// orderings are covered as well as late ones; the rest of the budget
+    /// goes to a depth-first search at the full bound.
     static func systematic(_ scenario: Scenario, preemptions: Int, budget: Int) -> ExplorationReport {
         var report = ExplorationReport()
-        var prefix: [Choice]? = []
-        while let current = prefix, report.schedules < budget {
-            let (failure, trace, strategy) = runOnce(scenario, ReplayStrategy(prefix: current))
+        func run(_ prefix: [Choice]) -> ReplayStrategy? {
+            let (failure, trace, strategy) = runOnce(scenario, ReplayStrategy(prefix: prefix))
             report.schedules += 1
+            if report.firstScheduleLength == 0 { report.firstScheduleLength = trace.count }
             if let failure {
                 report.failure = failure
                 report.failingTrace = trace
-                return report
+                return nil
             }
-            prefix = nextPrefix(after: (strategy as! ReplayStrategy).decisions, preemptions: preemptions)
+            return (strategy as! ReplayStrategy)
+        }
+        // The schedule without preemption, and every single preemption of it.
+        guard let base = run([]) else { return report }
+        var singles: [[Choice]] = []
+        for (k, d) in base.decisions.enumerated() where d.current != nil {
+            let prefix = base.decisions[..<k].map { $0.options[$0.chosen] }
+            for alternative in d.options where alternative != d.options[d.chosen] {
+                singles.append(prefix + [alternative])
+            }
+        }
+        let share = Swift.max(1, (budget - 1) / 2)
+        let stride = Swift.max(1, (singles.count + share - 1) / share)
+        for i in Swift.stride(from: 0, to: singles.count, by: stride) where report.schedules < budget {
+            if run(singles[i]) == nil { return report }
+        }
+        report.exhaustiveLowerBounds = stride == 1 && report.schedules == singles.count + 1
+        // Depth first at the full bound with what is left.
+        var prefix: [Choice]? = []
+        while let current = prefix, report.schedules < budget {
+            guard let strategy = run(current) else { return report }
+            prefix = nextPrefix(after: strategy.decisions, preemptions: preemptions)
         }
         report.exhaustive = prefix == nil
         return report
     }
 
-    /// Random schedules from seeds `seeds`: odd seeds by PCT, even seeds by
-    /// a uniform random walk.
-    static func random(_ scenario: Scenario, seeds: Range<UInt64>) -> ExplorationReport {
+    /// Random schedules from seeds `seeds`: odd seeds by PCT (with change
+    /// points spread over `expectedSteps`), even seeds by a uniform random
+    /// walk; both may disturb parks.
+    static func random(_ scenario: Scenario, seeds: Range<UInt64>, expectedSteps: Int = 200) -> ExplorationReport {
         var report = ExplorationReport()
         for seed in seeds {
-            let strategy: any ChoiceStrategy = seed % 2 == 1 ? PCTStrategy(seed: seed) : RandomStrategy(seed: seed)
-            let (failure, trace, _) = runOnce(scenario, strategy)
+            let strategy: any ChoiceStrategy = seed % 2 == 1
+                ? PCTStrategy(seed: seed, expectedSteps: Swift.max(expectedSteps, 20)) : RandomStrategy(seed: seed)
+            let (failure, trace, _) = runOnce(scenario, strategy, disturb: true)
             report.schedules += 1
             if let failure {
                 report.failure = failure
@@ -175,13 +209,17 @@ func assertAllSchedulesPass(
         if text.hasPrefix("@") { text = readWholeFile(String(text.dropFirst())) }
         let trace = text.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
             .compactMap(Choice.init(code:))
-        let (failure, _, _) = Exploration.runOnce(scenario, ReplayStrategy(prefix: trace))
+        let (failure, _, strategy) = Exploration.runOnce(scenario, ReplayStrategy(prefix: trace))
+        if let step = (strategy as? ReplayStrategy)?.divergedAt {
+            print("[schedule] \(scenario.name): the replay diverged from the trace at step \(step) (not a trace of this scenario and build?)")
+        }
         print("[schedule] \(scenario.name): replayed trace: \(failure ?? "passed")")
         if let failure { XCTFail("\(scenario.name): \(failure)", file: file, line: line) }
         return
     }
     if let text = getenv("DT_SCHEDULE_SEED").map({ String(cString: $0) }), let seed = UInt64(text) {
-        let report = Exploration.random(scenario, seeds: seed..<(seed + 1))
+        let first = Exploration.runOnce(scenario, ReplayStrategy(prefix: [])).trace.count
+        let report = Exploration.random(scenario, seeds: seed..<(seed + 1), expectedSteps: first)
         print("[schedule] \(scenario.name): seed \(seed): \(report)")
         if report.failure != nil { XCTFail("\(scenario.name): \(report)", file: file, line: line) }
         return
@@ -194,7 +232,8 @@ func assertAllSchedulesPass(
         XCTFail("\(scenario.name): \(systematic)", file: file, line: line)
         return
     }
-    let random = Exploration.random(scenario, seeds: 1..<(1 + UInt64(budget.randomSchedules)))
+    let random = Exploration.random(
+        scenario, seeds: 1..<(1 + UInt64(budget.randomSchedules)), expectedSteps: systematic.firstScheduleLength)
     print("[schedule] \(scenario.name): random (PCT and uniform): \(random)")
     if random.failure != nil { XCTFail("\(scenario.name): \(random)", file: file, line: line) }
     let millis = MonotonicInstantForTests.millisSince(start)
@@ -214,7 +253,8 @@ private func appendReport(
     let failure = (systematic.failure ?? random.failure).map { "\"\($0.replacingQuotes)\"" } ?? "null"
     fputs("{\"scenario\":\"\(scenario.name)\",\"threads\":\(scenario.threadCount),"
         + "\"preemption_bound\":\(budget.preemptions),\"systematic\":\(systematic.schedules),"
-        + "\"exhaustive\":\(systematic.exhaustive),\"random\":\(random.schedules),"
+        + "\"exhaustive\":\(systematic.exhaustive),\"exhaustive_bound_1\":\(systematic.exhaustiveLowerBounds || systematic.exhaustive),"
+        + "\"random\":\(random.schedules),"
         + "\"failure\":\(failure),\"ms\":\(millis)}\n", file)
 }
 

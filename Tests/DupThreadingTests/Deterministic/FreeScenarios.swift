@@ -119,5 +119,36 @@ final class FreeScheduleTests: XCTestCase {
                 check: { nil })
         })
     }
+
+    /// A free's check of a condition, at any moment while a thread holds its
+    /// lock, waits on it or takes it back, says busy: it is made with the
+    /// lock taken, so no wait can start or end during it.
+    func testConditionFreeCheckNeverMissesAWaitThatIsStarting() {
+        assertAllSchedulesPass(Scenario(name: "free check vs the start of a wait", threadCount: 2) { _ in
+            let lock = Lock()
+            let cond = Condition(lock: lock)
+            let started = Box(false)
+            let done = Box(false)
+            let missed = Box(0)
+            return Scenario.Run(
+                bodies: [
+                    {
+                        cond.acquire()
+                        started.value = true
+                        _ = try? cond.wait(timeout: .milliseconds(1))
+                        done.value = true
+                        try? cond.release()
+                    },
+                    {
+                        while !started.value { spinPause() }
+                        while !done.value {
+                            if !cond.isBusy, !done.value { missed.value += 1 }
+                            spinPause()
+                        }
+                    },
+                ],
+                check: { missed.value == 0 ? nil : "a free's check passed \(missed.value) times during the wait" })
+        })
+    }
 }
 #endif
