@@ -112,7 +112,9 @@ typedef struct dt_lock dt_lock;
 int dt_lock_new(dt_lock **out);
 
 /* Frees a lock. DT_EBUSY (and nothing freed) if it is held or a thread is
- * blocked acquiring it. */
+ * blocked acquiring it (counted from the moment it finds the lock held; a
+ * thread only starting a call is not seen, which is why a handle must not
+ * be freed while another thread may still call a function on it). */
 int dt_lock_free(dt_lock *lock);
 
 /* Blocks until the calling thread holds the lock. Not interruptible: use
@@ -262,7 +264,10 @@ int dt_cond_notify_all(dt_cond *cond);
 /* Disturbs every thread waiting on the condition now: each consults its
  * interrupt callback and ends with DT_EINTERRUPTED if it returns non-zero
  * (a wait with no callback returns DT_EINTERRUPTED); otherwise it goes on
- * waiting unchanged. Any thread may call it, with or without the lock. */
+ * waiting unchanged. Any thread may call it, with or without the lock, and
+ * so may a signal handler: it never blocks (if the condition's internal
+ * queue lock is taken, even by the interrupted thread itself, the holder
+ * delivers the interruption as it lets the queue go). */
 int dt_cond_interrupt(dt_cond *cond);
 
 /* Forgets the condition's waiters and resets its lock (unless foreign).
