@@ -245,7 +245,8 @@ int dt_cond_release(dt_cond *cond);
  *    `interrupt` returns 0 the wait goes on with its original deadline, as if
  *    nothing happened: it neither returns nor consumes a notify. A notify
  *    that had chosen a thread whose wait then ends with DT_EINTERRUPTED is
- *    handed on to the longest-waiting other thread.
+ *    handed on to the longest-waiting other thread that was already waiting
+ *    when the notify was called (if there is none, it is spent).
  *  - DT_ENOTOWNER if the calling thread does not hold the lock, DT_EINVAL for
  *    a bad timeout; nothing was done.
  * The lock is held again on every return except DT_ENOTOWNER and DT_EINVAL. */

@@ -21,7 +21,9 @@
  *  - at the end, the number of waits that returned notified is exactly the
  *    sum of min(n, queued) over the notifies (no lost or invented notify),
  *    less the choices of waits that their hook then stopped when no other
- *    thread waited (a stopped wait hands its notify on to the next one);
+ *    thread that was waiting at that notify still waited (a stopped wait
+ *    hands its notify on to the longest-waiting such thread; never to one
+ *    that started waiting after the notify);
  *  - no deadlock: spin reports any end state where a process is blocked.
  */
 
@@ -39,6 +41,9 @@ bool queued[W];
 byte queue[W];              /* FIFO of waiter ids, queue[0..count-1] */
 byte count = 0;
 bool chosen[W];             /* a notify chose this waiter */
+byte ticket[W];             /* arrival order */
+byte chosenBefore[W];       /* for a chosen waiter: tickets below this were waiting at the notify */
+byte nextTicket = 0;
 byte result[W];
 byte choicesByNotify = 0;   /* the spec: sum of min(n, queued) over notifies */
 byte dropped = 0;           /* choices of a stopped wait with nobody to hand on to */
@@ -58,11 +63,13 @@ inline removeAt(k) {
     count--
 }
 
-inline chooseHead() {
+inline chooseHead(before) {
     who = queue[0];
+    assert(ticket[who] < before);   /* only a thread waiting at the notify */
     removeAt(0);
     queued[who] = false;
     chosen[who] = true;
+    chosenBefore[who] = before;
     signal[who] = signal[who] | NOTIFIED
 }
 
@@ -86,7 +93,7 @@ inline leave(me, stopping) {
             :: stopping ->
                 result[me] = R_INTERRUPTED;
                 if
-                :: count > 0 -> chooseHead()
+                :: count > 0 && ticket[queue[0]] < chosenBefore[me] -> chooseHead(chosenBefore[me])
                 :: else -> dropped++
                 fi
             :: else -> result[me] = R_NOTIFIED
@@ -99,7 +106,7 @@ proctype Waiter(byte me; bool timed; bool hasHook) {
     byte j, k, who;
     lockUser();
     entered++;
-    atomic { queue[count] = me; count++; queued[me] = true };
+    atomic { queue[count] = me; count++; queued[me] = true; ticket[me] = nextTicket; nextTicket++ };
     unlockUser();
     do
     :: (signal[me] & NOTIFIED) != 0 -> result[me] = R_NOTIFIED; break
@@ -126,7 +133,7 @@ proctype Notifier(byte n) {
         choicesByNotify = choicesByNotify + (n < count -> n : count);
         k = 0;
         do
-        :: k < n && count > 0 -> chooseHead(); k++
+        :: k < n && count > 0 -> chooseHead(nextTicket); k++
         :: else -> break
         od
     };
@@ -138,7 +145,7 @@ proctype Notifier(byte n) {
     atomic {
         choicesByNotify = choicesByNotify + count;
         do
-        :: count > 0 -> chooseHead()
+        :: count > 0 -> chooseHead(nextTicket)
         :: else -> break
         od
     };

@@ -23,8 +23,9 @@ import Synchronization
 ///   go on, the wait goes on with its original deadline, and it has neither
 ///   returned nor consumed a notify. If the hook says stop (or, for
 ///   `interruptWaiters`, there is no hook) the wait returns interrupted; a
-///   notify that had chosen it in the meantime is handed on to the next
-///   waiter.
+///   notify that had chosen it in the meantime is handed on to the
+///   longest-waiting thread that was already waiting when that notify was
+///   called (if there is none, the notify is spent).
 /// - A chosen waiter wakes at once (its own futex word): there is no polling.
 /// - `waitingThreadCount` counts a thread from the moment its wait begins
 ///   until it returns with the lock held again.
@@ -61,18 +62,16 @@ public final class Condition: Lockable, @unchecked Sendable {
 
     /// Whether a thread is inside a wait on this condition, or its lock (a
     /// `Lock` or `RecursiveLock`) is held or being acquired. What a C
-    /// handle's free checks (the condition may own its lock). The check is
-    /// made with the lock taken (if it is free), so that no wait can start
-    /// or end during it: a thread that holds the lock, or is anywhere inside
-    /// a wait, is always seen. For a foreign lock only the count of threads
-    /// inside a call is checked.
+    /// handle's free checks (the condition may own its lock). Read as lock,
+    /// count, lock: a wait counts itself while it holds the lock and stops
+    /// counting only once it holds it again, so a thread that holds the lock
+    /// or is anywhere inside a wait during the check is seen by one of the
+    /// three reads (and the check leaves the lock alone). For a foreign lock
+    /// only the count of threads inside a call is checked.
     public var isBusy: Bool {
         let inner: Lock? = (lock as? RecursiveLock)?.inner ?? (lock as? Lock)
         guard let inner else { return waitingThreadCount > 0 }
-        guard inner.tryAcquire() else { return true }
-        let busy = waitingThreadCount > 0 || inner.words.acquiring.load(ordering: .acquiring) != 0
-        inner.unlock()
-        return busy
+        return inner.isBusy || waitingThreadCount > 0 || inner.isBusy
     }
 
     /// Acquires the condition's lock.

@@ -13,7 +13,7 @@ struct WaitNode: Equatable {
     static let interrupted: UInt32 = 2
 
     /// Bytes a node needs, and their alignment.
-    static let size = 24
+    static let size = 40
     static let alignment = 8
 
     let base: UnsafeMutableRawPointer
@@ -23,6 +23,7 @@ struct WaitNode: Equatable {
         base = memory
         memory.bindMemory(to: Atomic<UInt32>.self, capacity: 1).initialize(to: Atomic(0))
         (memory + 8).initializeMemory(as: UnsafeMutableRawPointer?.self, repeating: nil, count: 2)
+        (memory + 24).initializeMemory(as: UInt64.self, repeating: 0, count: 2)
     }
 
     /// The node's futex word: 0 while it waits, `notified` / `interrupted` bits.
@@ -36,6 +37,19 @@ struct WaitNode: Equatable {
     var next: WaitNode? {
         get { (base + 16).load(as: UnsafeMutableRawPointer?.self).map(WaitNode.init(existing:)) }
         nonmutating set { (base + 16).storeBytes(of: newValue?.base, as: UnsafeMutableRawPointer?.self) }
+    }
+
+    /// The node's place in arrival order (with the queue's lock held).
+    var ticket: UInt64 {
+        get { (base + 24).load(as: UInt64.self) }
+        nonmutating set { (base + 24).storeBytes(of: newValue, as: UInt64.self) }
+    }
+
+    /// For a chosen node: the tickets below this one were waiting when the
+    /// notify that chose it was called (with the queue's lock held).
+    var chosenBefore: UInt64 {
+        get { (base + 32).load(as: UInt64.self) }
+        nonmutating set { (base + 32).storeBytes(of: newValue, as: UInt64.self) }
     }
 
     private init(existing base: UnsafeMutableRawPointer) { self.base = base }
@@ -54,6 +68,7 @@ final class WaitQueue: @unchecked Sendable {
     // Guarded by `guardLock`.
     private var head: WaitNode?
     private var tail: WaitNode?
+    private var nextTicket: UInt64 = 0
     // Set by an `interruptAll` that found `guardLock` taken: whoever holds it
     // delivers the interruption before letting it go.
     private let interruptPending: SharedWord32 = .allocate(0)
@@ -63,6 +78,8 @@ final class WaitQueue: @unchecked Sendable {
     /// Appends `node` (a thread about to wait) at the back.
     func enqueue(_ node: WaitNode) {
         guardLock.acquire()
+        node.ticket = nextTicket
+        nextTicket &+= 1
         node.next = nil
         node.previous = tail
         if let tail { tail.next = node } else { head = node }
@@ -75,9 +92,10 @@ final class WaitQueue: @unchecked Sendable {
     func notify(_ n: Int) -> Int {
         guardLock.acquire()
         var chosen = 0
+        let waitingNow = nextTicket
         while chosen < n, let node = head {
             remove(node)
-            choose(node)
+            choose(node, waitingBefore: waitingNow)
             chosen += 1
         }
         unlockQueue()
@@ -129,15 +147,17 @@ final class WaitQueue: @unchecked Sendable {
     }
 
     /// Takes `node` off the queue like `leave`; if a notify had already chosen
-    /// it, hands that notify on to the longest-waiting other thread, so that
-    /// a wait that stops for its own reason never swallows a notify.
+    /// it, hands that notify on to the longest-waiting other thread that was
+    /// already waiting when the notify was called, so that a wait that stops
+    /// for its own reason never swallows a notify (nor gives it to a thread
+    /// that started waiting after it; with none, the notify is spent).
     func leaveHandingOnNotify(_ node: WaitNode) {
         guardLock.acquire()
         if node.signal.load(ordering: .relaxed) & WaitNode.notified == 0 {
             remove(node)
-        } else if let next = head {
+        } else if let next = head, next.ticket < node.chosenBefore {
             remove(next)
-            choose(next)
+            choose(next, waitingBefore: node.chosenBefore)
         }
         unlockQueue()
     }
@@ -165,7 +185,8 @@ final class WaitQueue: @unchecked Sendable {
     // every park tolerates). The store itself happens while the node is
     // certainly alive: its waiter cannot leave without seeing the bit or
     // taking guardLock.
-    private func choose(_ node: WaitNode) {
+    private func choose(_ node: WaitNode, waitingBefore: UInt64) {
+        node.chosenBefore = waitingBefore
         _ = node.signal.word.bitwiseOr(WaitNode.notified, ordering: .releasing)
         node.signal.wake(1)
     }

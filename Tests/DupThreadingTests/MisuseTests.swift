@@ -228,6 +228,9 @@ func runInChildProcess(_ body: () -> Void) -> (killedBySignal: Bool, stderr: Str
         }
         usleep(1000)
     }
+    // Only what is already written: a crash reporter the child started may
+    // keep the pipe open after the child is gone.
+    _ = fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK)
     var output: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 4096)
     while true {

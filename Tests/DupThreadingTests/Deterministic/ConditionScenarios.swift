@@ -342,6 +342,66 @@ final class ConditionScheduleTests: XCTestCase {
         })
     }
 
+    /// A notify handed on by a wait its hook stopped goes only to a thread
+    /// that was already waiting when the notify was called: here the only
+    /// other waiter starts after it, so it must time out.
+    func testHandedOnNotifySkipsLaterWaiters() {
+        assertAllSchedulesPass(Scenario(name: "hand-on skips later waiters", threadCount: 4) { _ in
+            let cond = Condition()
+            let first = ConditionLog()
+            let later = ConditionLog()
+            let firstWaiting = Box(false)
+            let hookCalled = Box(false)
+            let notified = Box(false)
+            let laterWaiting = Box(false)
+            let issued = Box(0)
+            return Scenario.Run(
+                bodies: [
+                    {
+                        cond.acquire()
+                        firstWaiting.value = true
+                        let outcome = (try? cond.wait(timeout: nil, interrupt: {
+                            hookCalled.value = true
+                            while !laterWaiting.value { spinPause() }
+                            return true
+                        })) ?? .timedOut
+                        first.notifiesIssued = issued.value
+                        first.record(outcome)
+                        try? cond.release()
+                    },
+                    {
+                        while true {
+                            cond.acquire()
+                            let ready = firstWaiting.value
+                            try? cond.release()
+                            if ready { break }
+                            spinPause()
+                        }
+                        cond.interruptWaiters()
+                    },
+                    {
+                        while !hookCalled.value { spinPause() }
+                        cond.acquire()
+                        issued.value += (try? cond.notify(1)) ?? 0
+                        notified.value = true
+                        try? cond.release()
+                    },
+                    {
+                        while !notified.value { spinPause() }
+                        cond.acquire()
+                        laterWaiting.value = true
+                        let outcome = (try? cond.wait(timeout: .milliseconds(1), interrupt: nil)) ?? .interrupted
+                        later.record(outcome)
+                        try? cond.release()
+                    },
+                ],
+                check: {
+                    if let v = first.verdict() { return v }
+                    return later.notified == 0 ? nil : "a thread that started waiting after the notify got it"
+                })
+        })
+    }
+
     /// The wait still counts as in progress (what a free checks) while it
     /// takes the lock back.
     func testWaitCountsAsInProgressWhileRestoringTheLock() {
