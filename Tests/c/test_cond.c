@@ -955,6 +955,66 @@ static void test_free_inside_wait_call(void) {
     CHECK_ST(dt_cond_free(g_fc), DT_OK);
 }
 
+/* dt_cond_free's busy check leaves the condition's lock alone: while a waiter
+ * is parked and another thread keeps calling dt_cond_free (always DT_EBUSY),
+ * the lock, free all along, must look free to everyone else: no phantom hold
+ * for dt_lock_try_acquire to trip on, none for dt_lock_release_any_thread to
+ * release. (A check that took the lock for a moment made both happen, and
+ * its unlock could end another thread's hold.) */
+static dt_lock *g_fc_lock;
+static dt_cond *g_fc_cond;
+static volatile int g_fc_stop;
+static long g_fc_not_busy;
+
+static void fc_waiter(void *arg) {
+    (void)arg;
+    if (dt_cond_acquire(g_fc_cond) != DT_OK) return;
+    (void)dt_cond_wait(g_fc_cond, 30.0 * th_slow, NULL, NULL);
+    (void)dt_cond_release(g_fc_cond);
+}
+
+static void fc_freer(void *arg) {
+    (void)arg;
+    while (!__atomic_load_n(&g_fc_stop, __ATOMIC_ACQUIRE))
+        if (dt_cond_free(g_fc_cond) != DT_EBUSY) g_fc_not_busy++;
+}
+
+static int fc_waiting(void *arg) {
+    (void)arg;
+    int locked = 1;
+    /* Parked: the lock is free again. */
+    return dt_lock_locked(g_fc_lock, &locked) == DT_OK && !locked;
+}
+
+static void test_free_check_leaves_the_lock_alone(void) {
+    th_thread w, f;
+    long phantom_release = 0, phantom_busy = 0, n = 200000 / th_stress_div;
+    CHECK_ST(dt_lock_new(&g_fc_lock), DT_OK);
+    CHECK_ST(dt_cond_new(g_fc_lock, &g_fc_cond), DT_OK);
+    th_start(&w, fc_waiter, NULL);
+    CHECK(th_wait_until(fc_waiting, NULL, 10));
+    th_sleep_ms(20);
+    th_start(&f, fc_freer, NULL);
+    for (long i = 0; i < n; i++) {
+        if (dt_lock_release_any_thread(g_fc_lock) == DT_OK) phantom_release++;
+        if (dt_lock_try_acquire(g_fc_lock) == DT_OK)
+            (void)dt_lock_release(g_fc_lock);
+        else
+            phantom_busy++;
+    }
+    __atomic_store_n(&g_fc_stop, 1, __ATOMIC_RELEASE);
+    th_join(&f, 10);
+    CHECK_EQ(phantom_release, 0);
+    CHECK_EQ(phantom_busy, 0);
+    CHECK_EQ(g_fc_not_busy, 0);
+    CHECK_ST(dt_lock_acquire(g_fc_lock), DT_OK);
+    CHECK_ST(dt_cond_notify_all(g_fc_cond), DT_OK);
+    CHECK_ST(dt_lock_release(g_fc_lock), DT_OK);
+    th_join(&w, 10);
+    CHECK_ST(dt_cond_free(g_fc_cond), DT_OK);
+    CHECK_ST(dt_lock_free(g_fc_lock), DT_OK);
+}
+
 int main(void) {
     th_begin("cond");
     test_reinit_after_fork();
@@ -972,5 +1032,6 @@ int main(void) {
     test_free_while_lock_in_use();
     test_free_while_waiter_restores();
     test_free_inside_wait_call();
+    test_free_check_leaves_the_lock_alone();
     return th_end();
 }
