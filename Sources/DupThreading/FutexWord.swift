@@ -18,7 +18,7 @@ struct FutexWord: @unchecked Sendable {
     init(_ initial: UInt32) { word = .allocate(initial) }
 
     /// A view of a word allocated elsewhere, which frees it.
-    @usableFromInline
+    @inlinable @inline(__always)
     init(existing pointer: UnsafeMutablePointer<Atomic<UInt32>>) { word = SharedWord32(pointer) }
 
     /// Frees a word allocated by `init(_:)`. Only the owner calls this, once,
