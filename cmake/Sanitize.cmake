@@ -1,22 +1,25 @@
 # DT_SANITIZE=thread|address: builds libdupthreading.so and every C program
 # of this project with a sanitizer, in a build directory of their own.
 #
-#   thread   the library with `swift build --sanitize=thread`, the C programs
-#            with -fsanitize=thread
-#   address  the library with `swift build --sanitize=address` (Swift has no
-#            UBSan on Linux), the C programs with -fsanitize=address,undefined;
+#   thread   the library with swiftc -sanitize=thread (the Embedded Swift
+#            build; `swift build --sanitize=thread` with DT_LIBRARY=swiftpm),
+#            the C programs with -fsanitize=thread
+#   address  the library with -sanitize=address (Swift has no UBSan on
+#            Linux), the C programs with -fsanitize=address,undefined;
 #            with DT_FUZZ=ON the library also gets libFuzzer's coverage
 #            counters (the ASan runtime gives programs without libFuzzer
-#            no-op defaults). Not through `--sanitize=fuzzer`: with Swift
+#            no-op defaults). Not through -sanitize=fuzzer: with Swift
 #            6.3.1, -sanitize=fuzzer next to -sanitize=address leaves the
 #            optimized library almost without ASan checks (2 reports instead
 #            of ~1200); -sanitize-coverage keeps both.
 #
-# The library links the Swift runtime statically and leaves the sanitizer
-# runtime to the executable, so the C compiler must be a clang whose runtime
-# matches the Swift toolchain's: the toolchain's own clang (CC=clang from the
-# toolchain). Sets DT_SANITIZE_SWIFT_ARGS, DT_SANITIZE_C_FLAGS,
-# DT_SANITIZE_LINK_FLAGS and DT_SANITIZE_ENV (for the tests).
+# The library leaves the sanitizer runtime to the executable, so the C
+# compiler must be a clang whose runtime matches the Swift toolchain's: the
+# toolchain's own clang (CC=clang from the toolchain). Sets
+# DT_SANITIZE_SWIFTC_FLAGS (the embedded build), DT_SANITIZE_SWIFT_ARGS
+# (swift build), DT_SANITIZE_C_FLAGS, DT_SANITIZE_LINK_FLAGS (programs),
+# DT_SANITIZE_LIBRARY_LINK_FLAGS (the embedded library) and DT_SANITIZE_ENV
+# (for the tests).
 set(DT_SANITIZE "" CACHE STRING "Build with a sanitizer: thread, address, or empty")
 set_property(CACHE DT_SANITIZE PROPERTY STRINGS "" thread address)
 option(DT_FUZZ "Build the libFuzzer target (needs DT_SANITIZE=address)" OFF)
