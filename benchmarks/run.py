@@ -764,7 +764,8 @@ page from `results.md`. The exit status never depends on whether targets are met
 
 ## What is measured
 
-* **C** (`benchmarks/c/bench.c`): the `dt_` API against hand-written pthread code doing the
+* **C** (`benchmarks/c/bench.c`): the `dt_` API of the library as it ships (CMake's Embedded
+  Swift build) against hand-written pthread code doing the
   same job (mutex + load/store/callback + unlock, pthread_cond hand-offs). Per-op loops are
   timed with `clock_gettime(CLOCK_MONOTONIC)`; every result and status is folded into a
   volatile sink. The process is made multi-threaded first (glibc takes non-atomic shortcuts
