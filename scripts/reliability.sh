@@ -72,12 +72,12 @@ cxx=${cc%clang*}clang++${cc##*clang}
 echo "reliability.sh --$mode: clang $cc, fuzz ${fuzz_secs} s, plain stress ${plain_stress[*]}"
 
 # ---- 1. Swift unit tests under sanitizers ---------------------------------------
-step swift-tsan env DT_SCHEDULE_QUICK=1 swift test --sanitize=thread --scratch-path .build-tsan
+step swift-tsan env DT_SCHEDULE_QUICK=1 SWIFT_BACKTRACE=enable=no swift test --sanitize=thread --scratch-path .build-tsan
 # XCTest on Linux leaks its own test-case objects (reference cycles, found by
 # LSan in XCTest's frames only), and a suppression cannot tell them from ours
 # because XCTest is on every stack: leaks are checked through the C programs
 # below, which run the same core under LSan. Every other ASan check is on.
-step swift-asan env DT_SCHEDULE_QUICK=1 ASAN_OPTIONS=detect_leaks=0 swift test --sanitize=address --scratch-path .build-asan
+step swift-asan env DT_SCHEDULE_QUICK=1 SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 swift test --sanitize=address --scratch-path .build-asan
 
 # ---- 2./3. CMake builds: TSan, ASan+UBSan (+ fuzzer), plain ------------------------
 configure() { # configure DIR CMAKE-ARGS...

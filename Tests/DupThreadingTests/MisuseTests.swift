@@ -212,8 +212,14 @@ func runInChildProcess(_ body: () -> Void) -> (killedBySignal: Bool, stderr: Str
     let pid = fork()
     precondition(pid >= 0, "fork failed")
     if pid == 0 {
+        // Only the pipe and /dev/null stay open: a crash reporter the trap
+        // starts inherits the child's descriptors, and must not keep the test
+        // runner's output open after the child is gone.
         dup2(fds[1], 2)
-        close(fds[0])
+        let devnull = open("/dev/null", O_RDWR)
+        dup2(devnull, 0)
+        dup2(devnull, 1)
+        for fd in Int32(3)..<Int32(1024) { close(fd) }
         body()
         _exit(0)
     }
@@ -238,7 +244,7 @@ func runInChildProcess(_ body: () -> Void) -> (killedBySignal: Bool, stderr: Str
         if n <= 0 { break }
         output += buffer[0..<n]
     }
-    close(fds[0])
+    close(fds[0])  // a crash reporter still writing gets EPIPE and ends
     let signalled = (status & 0x7f) != 0 && (status & 0x7f) != 0x7f
     return (signalled, String(decoding: output, as: UTF8.self))
 }
