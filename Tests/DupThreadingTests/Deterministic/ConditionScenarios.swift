@@ -63,6 +63,18 @@ struct UncheckedBox<T>: @unchecked Sendable {
     init(_ value: T) { self.value = value }
 }
 
+/// Busy-waits (yielding to the scheduler) until `ready`, checked with the
+/// condition's lock held, is true.
+private func spinUntilUnderLock(_ cond: Condition, _ ready: () -> Bool) {
+    while true {
+        cond.acquire()
+        let done = ready()
+        try? cond.release()
+        if done { return }
+        spinPause()
+    }
+}
+
 /// A notifier body: under the lock, waits (yielding) until `ready` holds,
 /// then notifies `n` and counts it.
 private func notifier(
@@ -134,13 +146,7 @@ final class ConditionScheduleTests: XCTestCase {
                 bodies: [
                     conditionWaiter(cond, log, timeout: nil, interrupt: { false }),
                     {
-                        while true {
-                            cond.acquire()
-                            let ready = log.entered == 1
-                            try? cond.release()
-                            if ready { break }
-                            spinPause()
-                        }
+                        spinUntilUnderLock(cond) { log.entered == 1 }
                         cond.interruptWaiters()
                         interrupted.value = true
                     },
@@ -281,13 +287,7 @@ final class ConditionScheduleTests: XCTestCase {
                         try? cond.release()
                     },
                     {
-                        while true {
-                            cond.acquire()
-                            let ready = log.entered == 1
-                            try? cond.release()
-                            if ready { break }
-                            spinPause()
-                        }
+                        spinUntilUnderLock(cond) { log.entered == 1 }
                         cond.interruptWaiters()
                     },
                 ],
@@ -370,13 +370,7 @@ final class ConditionScheduleTests: XCTestCase {
                         try? cond.release()
                     },
                     {
-                        while true {
-                            cond.acquire()
-                            let ready = firstWaiting.value
-                            try? cond.release()
-                            if ready { break }
-                            spinPause()
-                        }
+                        spinUntilUnderLock(cond) { firstWaiting.value }
                         cond.interruptWaiters()
                     },
                     {
