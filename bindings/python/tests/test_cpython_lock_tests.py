@@ -17,6 +17,7 @@ loops, so a SIGALRM handler ends a test that overruns with TimeoutError.
 
 import signal
 import threading
+import time
 
 import pytest
 
@@ -49,6 +50,28 @@ class Deadline:
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, self._previous_alarm)
+
+
+def settle_threads(budget=3.0):
+    """Waits (at most `budget` seconds in all) for the threads that earlier
+    tests left still ending, so that a test that counts threads
+    (test_thread_leak) counts only its own."""
+    end = time.monotonic() + budget
+    for thread in threading.enumerate():
+        if thread is threading.current_thread():
+            continue
+        remaining = end - time.monotonic()
+        if remaining <= 0:
+            break
+        thread.join(remaining)
+
+
+class SettledThreadCount:
+    """Mixin: test_thread_leak starts from a settled thread count."""
+
+    def test_thread_leak(self):
+        settle_threads()
+        super().test_thread_leak()
 
 
 #: test_threading's ConditionAsRLockTests skips this (3.11+, where RLockTests
@@ -106,11 +129,11 @@ class Barrier(threading.Barrier):
 # ---- Locks -----------------------------------------------------------------
 
 
-class LockTests(Deadline, lock_tests.LockTests):
+class LockTests(Deadline, SettledThreadCount, lock_tests.LockTests):
     locktype = staticmethod(dt.Lock)
 
 
-class RLockTests(Deadline, lock_tests.RLockTests):
+class RLockTests(Deadline, SettledThreadCount, lock_tests.RLockTests):
     locktype = staticmethod(dt.RLock)
 
 
