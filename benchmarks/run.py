@@ -4,9 +4,10 @@
     python3 benchmarks/run.py [--quick] [--out DIR] [--rounds N] [--skip SUITE,...]
                               [--update-docs]
 
-It builds what it needs (the library and the Swift benchmark with SwiftPM,
-the C benchmark with gcc, a venv with the Python extension and duplicity
-2.2.4), runs every benchmark with its contenders interleaved, and writes
+It builds what it needs (the library as it ships, with CMake and Embedded
+Swift; the Swift benchmark with SwiftPM; the C benchmark with gcc; a venv
+with the Python extension and duplicity 2.2.4), runs every benchmark with
+its contenders interleaved, and writes
 DIR/results.json (every raw figure) and DIR/results.md (the tables and the
 machine). DIR defaults to bench-results/ at the repository root.
 
@@ -303,12 +304,26 @@ def bin_path():
     return ROOT / ".build" / "release"
 
 
-def ensure_soname_link(libdir):
-    lib = libdir / "libdupthreading.so"
-    link = libdir / "libdupthreading.so.1"
-    if lib.exists() and not link.exists():
-        log(f"creating {link} -> libdupthreading.so")
-        link.symlink_to("libdupthreading.so")
+def cmake_library(out_dir, problems, notes):
+    """The library as it ships: CMake's Embedded Swift build (DT_LIBRARY=embedded),
+    in out_dir/c-lib. Returns the directory that holds it, or None."""
+    build = out_dir / "c-lib"
+    cmake = shutil.which("cmake") or "cmake"
+    log(f"cmake: libdupthreading (Embedded Swift) in {build}")
+    t0 = time.time()
+    for cmd in ([cmake, "-S", str(ROOT), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release", "-DDT_LIBRARY=embedded",
+                 "-DBUILD_TESTING=OFF", "-DDT_BUILD_EXAMPLES=OFF"],
+                [cmake, "--build", str(build)]):
+        rc, out = run_cmd(cmd, timeout=1800)
+        if rc != 0:
+            problems.append(f"{' '.join(cmd[:2])} failed (exit {rc}):\n{tail(out)}")
+            log(f"  FAILED:\n{tail(out)}")
+            return None
+    libdir = build / "lib"
+    size = (libdir / "libdupthreading.so.1").stat().st_size
+    log(f"  done in {time.time() - t0:.1f} s ({size} bytes)")
+    notes.append(f"C suite: libdupthreading.so as shipped (CMake, Embedded Swift), {size} bytes.")
+    return libdir
 
 
 def build_c(libdir, out_dir, problems):
@@ -749,7 +764,8 @@ page from `results.md`. The exit status never depends on whether targets are met
 
 ## What is measured
 
-* **C** (`benchmarks/c/bench.c`): the `dt_` API against hand-written pthread code doing the
+* **C** (`benchmarks/c/bench.c`): the `dt_` API of the library as it ships (CMake's Embedded
+  Swift build) against hand-written pthread code doing the
   same job (mutex + load/store/callback + unlock, pthread_cond hand-offs). Per-op loops are
   timed with `clock_gettime(CLOCK_MONOTONIC)`; every result and status is folded into a
   volatile sink. The process is made multi-threaded first (glibc takes non-atomic shortcuts
@@ -828,12 +844,8 @@ def main():
     common = (["--quick"] if args.quick else []) + ["--rounds", str(rounds), "--sample-ms", str(sample_ms)]
 
     # 1. Build.
-    libdir = None
-    if "c" not in skip or "python" not in skip:
-        if swift_build("dupthreading", problems):
-            libdir = bin_path()
-            ensure_soname_link(libdir)
-    c_exe = build_c(libdir, out_dir, problems) if libdir and "c" not in skip else None
+    libdir = cmake_library(out_dir, problems, notes) if "c" not in skip else None
+    c_exe = build_c(libdir, out_dir, problems) if libdir else None
     swift_ok = "swift" not in skip and swift_build("dup-threading-bench", problems)
 
     # 2. The venv: the extension and duplicity.

@@ -9,12 +9,13 @@
 - each wheel: a manylinux tag; the package, the extension of its CPython
   version and libdupthreading.so.1 beside it, and no other shared library; the
   extension needs libdupthreading.so.1 and finds it through RUNPATH $ORIGIN;
-  the library needs only the system's C and C++ runtimes (no Swift runtime);
+  the library (built with Embedded Swift) needs libc alone and imports only
+  glibc's symbols: no Swift runtime, no C++ runtime; it is under 200 KB;
 - the C tarball: one top directory with lib/ (the library and its two soname
   links), include/, the pkg-config file (relocatable, ${pcfiledir}), the CMake
   package, README.md and LICENSE; no absolute path of the build machine in it.
 
-Exits 1 with every problem found. Needs readelf (binutils).
+Exits 1 with every problem found. Needs readelf and nm (binutils).
 """
 
 import argparse
@@ -28,9 +29,9 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# What libdupthreading may need at run time: all on every manylinux system.
-SYSTEM_LIBS = {"libc.so.6", "libm.so.6", "libstdc++.so.6", "libgcc_s.so.1", "ld-linux-x86-64.so.2",
-               "libpthread.so.0", "libdl.so.2", "librt.so.1"}
+# What the shipped libdupthreading needs at run time (the embedded build).
+LIBRARY_NEEDS = ["libc.so.6"]
+LIBRARY_MAX_BYTES = 200 * 1024
 SONAME = "libdupthreading.so.1"
 
 problems = []
@@ -52,15 +53,27 @@ def dynamic(data):
     return needed, soname and soname.group(1), path and path.group(1)
 
 
+def undefined_symbols(data):
+    """The undefined (U) dynamic symbols of an ELF file's bytes, through nm."""
+    with tempfile.NamedTemporaryFile(suffix=".so") as f:
+        f.write(data)
+        f.flush()
+        out = subprocess.run(["nm", "-D", "--undefined-only", f.name], check=True, capture_output=True,
+                             text=True).stdout
+    return [m.group(1) for m in re.finditer(r"^\s*U (\S+)$", out, re.M)]
+
+
 def check_library(where, data):
     needed, soname, _ = dynamic(data)
     if soname != SONAME:
         problem(where, f"soname {soname!r}, expected {SONAME}")
-    for lib in needed:
-        if lib not in SYSTEM_LIBS:
-            problem(where, f"needs {lib}, which is not a system library every Linux has")
-        if "swift" in lib.lower():
-            problem(where, f"needs the Swift runtime ({lib}): it should be linked in")
+    if sorted(needed) != LIBRARY_NEEDS:
+        problem(where, f"needs {needed}, expected {LIBRARY_NEEDS} alone (the Embedded Swift build)")
+    for sym in undefined_symbols(data):
+        if not re.search(r"@GLIBC_[0-9.]+$", sym):
+            problem(where, f"imports {sym}, which is not a glibc symbol")
+    if len(data) >= LIBRARY_MAX_BYTES:
+        problem(where, f"{len(data)} bytes, not below {LIBRARY_MAX_BYTES}")
 
 
 def check_sdist(path, version):
@@ -73,7 +86,7 @@ def check_sdist(path, version):
         problem(path.name, f"not everything is under {top}/")
     required = ["PKG-INFO", "pyproject.toml", "CMakeLists.txt", "Package.swift", "LICENSE", "README.md",
                 "include/dup_threading.h", "Sources/CDupThreading/exports.map",
-                "Sources/CDupThreadingAPI/module.modulemap", "cmake/dupthreading.pc.in",
+                "Sources/CDupThreadingAPI/module.modulemap", "cmake/dupthreading.pc.in", "cmake/EmbeddedLibrary.cmake",
                 "cmake/DupThreadingConfig.cmake.in", "bindings/python/CMakeLists.txt",
                 "bindings/python/src/dtpy.h", "bindings/python/src/module.c",
                 "bindings/python/dup_threading/__init__.py", "bindings/python/dup_threading/py.typed"]
@@ -101,7 +114,11 @@ def check_wheel(path, version):
         problem(path.name, "is not named dup_threading-V-cpXY-cpXY-PLATFORM.whl")
         return {}
     py, plat = m.group(1), m.group(3)
-    if not re.fullmatch(r"manylinux_\d+_\d+_[a-z0-9_]+", plat):
+    # One tag, or several joined by dots: auditwheel names manylinux_2_17 with
+    # its legacy alias too (manylinux2014_x86_64.manylinux_2_17_x86_64).
+    tags = plat.split(".")
+    if not all(re.fullmatch(r"manylinux(_\d+_\d+|1|2010|2014)_[a-z0-9_]+", t) for t in tags) or not any(
+            re.fullmatch(r"manylinux_\d+_\d+_[a-z0-9_]+", t) for t in tags):
         problem(path.name, f"platform tag {plat} is not a manylinux tag")
     sizes = {}
     with zipfile.ZipFile(path) as z:
@@ -172,7 +189,7 @@ def check_c_tarball(path, version):
 
 
 def mib(n):
-    return f"{n / 2**20:.2f} MiB"
+    return f"{n / 2**20:.2f} MiB" if n >= 2**20 else f"{n / 2**10:.1f} KiB"
 
 
 def main():

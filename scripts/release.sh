@@ -5,6 +5,9 @@
 #                                               with a Swift toolchain, a C compiler and CMake
 #   dup_threading-V-cp3XY-cp3XY-manylinux_*.whl one wheel per CPython (3.10 to 3.13), bundling
 #                                               libdupthreading: no Swift toolchain needed
+#
+# The library in the wheels and the C tarball is the Embedded Swift build
+# (DT_LIBRARY=embedded: no Swift runtime, needs libc alone).
 #   libdupthreading-V-linux-ARCH.tar.gz         the C library: lib/ (with its soname links),
 #                                               include/, lib/pkgconfig/, lib/cmake/DupThreading/,
 #                                               README.md, LICENSE; relocatable
@@ -80,7 +83,10 @@ sdist=$dist/dup_threading-$version.tar.gz
 build_wheel() { # build_wheel PYTHON
     local tmp status=0
     tmp=$(mktemp -d)
+    # The library in the wheel is the Embedded Swift build (libc alone), never
+    # the SwiftPM fallback: a toolchain that cannot build it fails the release.
     (cd "$tmp" && "$1" -m pip wheel --no-deps --no-cache-dir --disable-pip-version-check \
+        --config-settings=cmake.define.DT_LIBRARY=embedded \
         --wheel-dir "$work/wheels" "$sdist") || status=$?
     rm -rf "$tmp"
     return $status
@@ -101,7 +107,7 @@ done
 stage=$work/stage/$c_name
 c_build() {
     cmake -S . -B "$work/c" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DDT_BUILD_EXAMPLES=OFF \
-        -DDT_STRIP=ON -DCMAKE_INSTALL_LIBDIR=lib -DCMAKE_INSTALL_INCLUDEDIR=include &&
+        -DDT_LIBRARY=embedded -DDT_STRIP=ON -DCMAKE_INSTALL_LIBDIR=lib -DCMAKE_INSTALL_INCLUDEDIR=include &&
         cmake --build "$work/c" &&
         cmake --install "$work/c" --component c --prefix "$stage" &&
         cp README.md LICENSE "$stage/"
@@ -126,13 +132,16 @@ verify_started=$SECONDS
 step twine-check "$tools/twine" check --strict "$sdist" "$dist"/*.whl
 step contents "$tools/python" scripts/check_dist.py "$dist" --version "$version" --sizes "$work/sizes.txt"
 auditwheel_show() { # auditwheel_show WHEEL: its tag must be the one auditwheel finds
-    local wheel=$1 plat out
-    plat=${wheel##*-}
-    plat=${plat%.whl}
+    local wheel=$1 plats out found
+    # The wheel's tags, dot-separated (auditwheel names manylinux_2_17 with its
+    # legacy alias manylinux2014 too).
+    plats=${wheel##*-}
+    plats=${plats%.whl}
     out=$(PATH="$tools:$PATH" "$tools/auditwheel" show "$wheel" 2>&1) || { echo "$out"; return 1; }
     echo "$out"
-    tr '\n' ' ' <<< "$out" | grep -q "platform tag: \"$plat\"" ||
-        { echo "auditwheel does not find $wheel consistent with its tag $plat"; return 1; }
+    found=$(tr '\n' ' ' <<< "$out" | sed -n 's/.*platform tag: *"\([^"]*\)".*/\1/p')
+    [[ -n $found && ".$plats." == *".$found."* ]] ||
+        { echo "auditwheel finds $wheel consistent with '$found', not with its tags $plats"; return 1; }
 }
 for wheel in "$dist"/*.whl; do
     step "auditwheel-show-$(basename "$wheel" | cut -d- -f3)" auditwheel_show "$wheel"

@@ -19,7 +19,7 @@ final class AsyncResult: @unchecked Sendable {
 
 /// The failure of an async function; frees its payload through its own
 /// `free_data` when the split's last handle goes away.
-final class AsyncFailure: Error, @unchecked Sendable {
+final class AsyncFailure: @unchecked Sendable {
     let error: dt_error
 
     init(_ error: dt_error) { self.error = error }
@@ -27,10 +27,18 @@ final class AsyncFailure: Error, @unchecked Sendable {
     deinit { error.free_data?(error.data) }
 }
 
+/// How a C async function failed, as its waiters see it.
+enum AsyncSplitFailure: Error, @unchecked Sendable {
+    /// The function returned a non-zero status, with this error.
+    case failed(AsyncFailure)
+    /// The caller was freed without running.
+    case abandoned
+}
+
 /// The object behind a `dt_waiter *`.
 final class WaiterHandle: Handle {
-    let waiter: AsyncWaiter<AsyncResult>
-    init(_ waiter: AsyncWaiter<AsyncResult>) {
+    let waiter: AsyncSplitWaiter<AsyncResult, AsyncSplitFailure>
+    init(_ waiter: AsyncSplitWaiter<AsyncResult, AsyncSplitFailure>) {
         self.waiter = waiter
         super.init(kind: .waiter)
     }
@@ -38,8 +46,8 @@ final class WaiterHandle: Handle {
 
 /// The object behind a `dt_caller *`.
 final class CallerHandle: Handle {
-    let caller: AsyncCaller<AsyncResult>
-    init(_ caller: AsyncCaller<AsyncResult>) {
+    let caller: AsyncSplitCaller<AsyncResult, AsyncSplitFailure>
+    init(_ caller: AsyncSplitCaller<AsyncResult, AsyncSplitFailure>) {
         self.caller = caller
         super.init(kind: .caller)
     }
@@ -55,14 +63,15 @@ public func dt_async_split(
     // The application's context, used on the thread that runs the caller as
     // the header documents.
     let context = UncheckedSendable(ctx)
-    let (waiter, caller) = asyncSplit { () throws -> AsyncResult in
+    let (waiter, caller) = asyncSplit(abandoned: { AsyncSplitFailure.abandoned }) {
+        () throws(AsyncSplitFailure) -> AsyncResult in
         let ctx = context.value
         var result: UnsafeMutableRawPointer?
         var error = dt_error(code: 0, data: nil, free_data: nil)
         let status = fn(ctx, &result, &error)
         if status == 0 { return AsyncResult(result, free: freeResult) }
         if error.code == 0 { error.code = status }
-        throw AsyncFailure(error)
+        throw .failed(AsyncFailure(error))
     }
     waiterOut.pointee = WaiterHandle(waiter).retainedPointer()
     callerOut.pointee = CallerHandle(caller).retainedPointer()
@@ -93,7 +102,7 @@ public func dt_waiter_wait(
     _ result: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ errorOut: UnsafeMutablePointer<dt_error>?
 ) -> Int32 {
     withHandle(h, .waiter, as: WaiterHandle.self) { handle in
-        let outcome: Result<AsyncResult, any Error>
+        let outcome: Result<AsyncResult, AsyncSplitFailure>
         switch timeout(fromSeconds: timeoutSeconds) {
         case .failure(let s):
             return s.cValue
@@ -108,9 +117,10 @@ public func dt_waiter_wait(
         case .success(let r):
             result?.pointee = r.pointer
             return Status.ok.cValue
-        case .failure(let failure):
-            if let failure = failure as? DupThreadingError { return Status(failure).cValue }
-            if let failure = failure as? AsyncFailure { errorOut?.pointee = failure.error }
+        case .failure(.abandoned):
+            return Status.abandoned.cValue
+        case .failure(.failed(let failure)):
+            errorOut?.pointee = failure.error
             return Status.failed.cValue
         }
     }

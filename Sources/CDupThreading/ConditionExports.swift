@@ -156,21 +156,20 @@ public func dt_interruptible_wait(
         case .failure(let s):
             return s.cValue
         case .success(let t):
-            do {
+            do throws(PredicateWaitError<PredicateAbort>) {
                 let outcome = try handle.condition.wait(
-                    until: {
+                    checking: { () throws(PredicateAbort) -> Bool in
                         let r = predicate(predicateCtx)
                         if r < 0 { throw PredicateAbort(status: r) }
                         return r > 0
                     },
                     timeout: t, interrupt: interruptHook(interrupt, interruptCtx))
                 return Status(outcome).cValue
-            } catch let abort as PredicateAbort {
-                return abort.status
-            } catch let error as DupThreadingError {
-                return Status(error).cValue
             } catch {
-                return Status.invalidArgument.cValue
+                switch error {
+                case .predicate(let abort): return abort.status
+                case .misuse(let misuse): return Status(misuse).cValue
+                }
             }
         }
     } }

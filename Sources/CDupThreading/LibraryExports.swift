@@ -1,9 +1,5 @@
 import DupThreading
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 @_cdecl("dt_version")
 public func dt_version() -> Int32 { 10000 }
 

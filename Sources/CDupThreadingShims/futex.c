@@ -6,11 +6,18 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-int dupthreading_shim_futex_wait(uint32_t *word, uint32_t expected, const struct timespec *deadline) {
+int dupthreading_shim_futex_wait(uint32_t *word, uint32_t expected, uint64_t deadline_ns) {
     /* FUTEX_WAIT_BITSET takes an absolute deadline on CLOCK_MONOTONIC, so a
      * wait that is disturbed and retried keeps its original deadline. */
+    struct timespec deadline;
+    const struct timespec *until = NULL;
+    if (deadline_ns != DUPTHREADING_SHIM_NO_DEADLINE) {
+        deadline.tv_sec = (time_t)(deadline_ns / 1000000000u);
+        deadline.tv_nsec = (long)(deadline_ns % 1000000000u);
+        until = &deadline;
+    }
     long r = syscall(SYS_futex, word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, expected,
-                     deadline, NULL, FUTEX_BITSET_MATCH_ANY);
+                     until, NULL, FUTEX_BITSET_MATCH_ANY);
     return r == 0 ? 0 : -errno;
 }
 

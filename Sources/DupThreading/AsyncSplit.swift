@@ -1,42 +1,48 @@
 import Synchronization
 
-/// Splits calling `fn` into a waiter half and a caller half, like duplicity's
-/// `async_split`: run `caller` on any thread (typically a worker) and call
-/// `waiter` from any number of threads to get `fn`'s result or its error.
+/// `asyncSplit` for a function with a typed error: its waiters get
+/// `Result<T, Failure>`, and a caller destroyed without having run publishes
+/// `.failure(abandoned())`. (`asyncSplit(_:)` is this with `any Error` and
+/// `DupThreadingError.abandoned`.)
 ///
-/// Thread-safe. The two halves share ownership of the outcome; it lives as long
-/// as either half. `fn` is released once it has run. `fn` runs on whichever
-/// thread runs the caller, and its result goes to every waiting thread, so
-/// both must be `Sendable`.
+/// Thread-safe, with the same ownership as `asyncSplit(_:)`.
 @inlinable
-public func asyncSplit<T: Sendable>(
-    _ fn: @escaping @Sendable () throws -> T
-) -> (waiter: AsyncWaiter<T>, caller: AsyncCaller<T>) {
-    let waiter = AsyncWaiter<T>()
-    return (waiter, AsyncCaller(fn: fn, waiter: waiter))
+public func asyncSplit<T: Sendable, Failure: Error>(
+    abandoned: @escaping @Sendable () -> Failure,
+    _ fn: @escaping @Sendable () throws(Failure) -> T
+) -> (waiter: AsyncSplitWaiter<T, Failure>, caller: AsyncSplitCaller<T, Failure>) {
+    let waiter = AsyncSplitWaiter<T, Failure>()
+    return (waiter, AsyncSplitCaller(fn: fn, waiter: waiter, abandoned: abandoned))
 }
 
-/// The back-end half of `asyncSplit`: runs the function, once.
+/// The back-end half of an async split: runs the function, once.
 ///
 /// Thread-safe: if several threads call it, exactly one runs the function and
 /// the others get `DupThreadingError.alreadyCalled`. If the caller is destroyed
-/// without having run, its waiters get `DupThreadingError.abandoned`.
-public final class AsyncCaller<T: Sendable>: @unchecked Sendable {
+/// without having run, its waiters get the split's abandonment error
+/// (`DupThreadingError.abandoned` for `asyncSplit(_:)`).
+public final class AsyncSplitCaller<T: Sendable, Failure: Error>: @unchecked Sendable {
     // Taken exactly once, by the thread that wins `waiter.claim()`.
-    @exclusivity(unchecked) @usableFromInline var fn: (@Sendable () throws -> T)?
+    @exclusivity(unchecked) @usableFromInline var fn: (@Sendable () throws(Failure) -> T)?
+    /// What the waiters get if this caller is destroyed without having run.
+    @usableFromInline let abandoned: @Sendable () -> Failure
     /// The waiter that reports this caller's outcome.
-    public let waiter: AsyncWaiter<T>
+    public let waiter: AsyncSplitWaiter<T, Failure>
 
     @inlinable
-    init(fn: @escaping @Sendable () throws -> T, waiter: AsyncWaiter<T>) {
+    init(
+        fn: @escaping @Sendable () throws(Failure) -> T, waiter: AsyncSplitWaiter<T, Failure>,
+        abandoned: @escaping @Sendable () -> Failure
+    ) {
         self.fn = fn
         self.waiter = waiter
+        self.abandoned = abandoned
     }
 
     // A caller that never ran tells its waiters so, instead of leaving them
     // blocked forever.
     deinit {
-        if waiter.claim() { waiter.publish(.failure(DupThreadingError.abandoned)) }
+        if waiter.claim() { waiter.publish(.failure(abandoned())) }
     }
 
     /// Runs the function on the calling thread, publishes its outcome to every
@@ -44,11 +50,11 @@ public final class AsyncCaller<T: Sendable>: @unchecked Sendable {
     /// the waiter. Throws `alreadyCalled` if the caller already ran.
     @inlinable
     @discardableResult
-    public func callAsFunction() throws(DupThreadingError) -> (success: Bool, waiter: AsyncWaiter<T>) {
+    public func callAsFunction() throws(DupThreadingError) -> (success: Bool, waiter: AsyncSplitWaiter<T, Failure>) {
         guard waiter.claim(), let fn else { throw .alreadyCalled }
         self.fn = nil
-        let outcome: Result<T, any Error>
-        do {
+        let outcome: Result<T, Failure>
+        do throws(Failure) {
             outcome = .success(try fn())
         } catch {
             outcome = .failure(error)
@@ -60,15 +66,15 @@ public final class AsyncCaller<T: Sendable>: @unchecked Sendable {
     }
 }
 
-/// The front-end half of `asyncSplit`: waits for the function's outcome.
+/// The front-end half of an async split: waits for the function's outcome.
 ///
 /// Thread-safe: any number of threads may wait, any number of times, and all
 /// see the same outcome. Waiting parks the thread (no polling) and can be
 /// bounded by a timeout and interrupted through an `InterruptHook`.
-public final class AsyncWaiter<T: Sendable>: @unchecked Sendable {
+public final class AsyncSplitWaiter<T: Sendable, Failure: Error>: @unchecked Sendable {
     @usableFromInline let state = FutexWord(AsyncSplitState.notStarted)
     // Written once, before `state` becomes done; immutable afterwards.
-    @exclusivity(unchecked) @usableFromInline var outcome: Result<T, any Error>?
+    @exclusivity(unchecked) @usableFromInline var outcome: Result<T, Failure>?
 
     @inlinable
     init() {}
@@ -83,12 +89,6 @@ public final class AsyncWaiter<T: Sendable>: @unchecked Sendable {
         state.load(ordering: .acquiring) & AsyncSplitState.phaseMask == AsyncSplitState.done
     }
 
-    /// Blocks until the function has run, then returns its result or rethrows its error.
-    @inlinable
-    public func callAsFunction() throws -> T {
-        try waitForResult(timeout: nil, interrupt: nil).get()
-    }
-
     /// Blocks until the function has run, the timeout passes (`nil`: never), or
     /// `interrupt` says stop. Returns the function's outcome; throws `timedOut`,
     /// `interrupted`, or `invalidTimeout` for a negative timeout (even when the
@@ -96,7 +96,7 @@ public final class AsyncWaiter<T: Sendable>: @unchecked Sendable {
     @inlinable
     public func waitForResult(
         timeout: Duration?, interrupt: InterruptHook?
-    ) throws(DupThreadingError) -> Result<T, any Error> {
+    ) throws(DupThreadingError) -> Result<T, Failure> {
         let deadline = try Deadline(timeout: timeout)
         if !isDone {
             try parkUntilDone(state, deadline: deadline, interrupt: interrupt)
@@ -106,7 +106,7 @@ public final class AsyncWaiter<T: Sendable>: @unchecked Sendable {
 
     /// The outcome if the function has finished, without blocking.
     @inlinable
-    public func finishedOutcome() -> Result<T, any Error>? {
+    public func finishedOutcome() -> Result<T, Failure>? {
         isDone ? outcome : nil
     }
 
@@ -125,7 +125,7 @@ public final class AsyncWaiter<T: Sendable>: @unchecked Sendable {
 
     /// Stores the outcome and wakes every parked waiter.
     @inlinable
-    func publish(_ result: Result<T, any Error>) {
+    func publish(_ result: Result<T, Failure>) {
         outcome = result
         // Release ordering: the outcome is visible to whoever sees "done".
         if state.exchange(AsyncSplitState.done, ordering: .releasing)

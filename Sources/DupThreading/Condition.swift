@@ -107,24 +107,40 @@ public final class Condition: Lockable, @unchecked Sendable {
     }
 
     /// Waits until `predicate` returns true (checked with the lock held, first
-    /// before any waiting), the timeout passes, or the wait is interrupted.
+    /// before any waiting), the timeout passes, or the wait is interrupted:
+    /// `wait(until:timeout:interrupt:)` for a predicate with a typed error.
     /// Wakes at once on notify: no polling. The lock is held again on every
     /// return path, including interruption and a throwing predicate, whose
-    /// error is rethrown. Throws `DupThreadingError` for misuse.
-    public func wait(
-        until predicate: () throws -> Bool,
+    /// error is thrown as `.predicate(error)`; misuse is thrown as
+    /// `.misuse(DupThreadingError)`.
+    public func wait<E: Error>(
+        checking predicate: () throws(E) -> Bool,
         timeout: Duration? = nil,
         interrupt: InterruptHook? = nil
-    ) throws -> WaitOutcome {
-        try counted { () throws -> WaitOutcome in
-            let deadline = try Deadline(timeout: timeout)
-            try checkHeld()
+    ) throws(PredicateWaitError<E>) -> WaitOutcome {
+        try counted { () throws(PredicateWaitError<E>) -> WaitOutcome in
+            let deadline: Deadline
+            do throws(DupThreadingError) {
+                deadline = try Deadline(timeout: timeout)
+                try checkHeld()
+            } catch {
+                throw .misuse(error)
+            }
+            func satisfied() throws(PredicateWaitError<E>) -> Bool {
+                do throws(E) { return try predicate() } catch { throw .predicate(error) }
+            }
             while true {
-                if try predicate() { return .satisfied }
-                switch try waitOnce(deadline: deadline, interrupt: interrupt) {
+                if try satisfied() { return .satisfied }
+                let outcome: WaitOutcome
+                do throws(DupThreadingError) {
+                    outcome = try waitOnce(deadline: deadline, interrupt: interrupt)
+                } catch {
+                    throw .misuse(error)
+                }
+                switch outcome {
                 case .satisfied: continue
                 case .interrupted: return .interrupted
-                case .timedOut: return try predicate() ? .satisfied : .timedOut
+                case .timedOut: return try satisfied() ? .satisfied : .timedOut
                 }
             }
         }
@@ -184,7 +200,7 @@ public final class Condition: Lockable, @unchecked Sendable {
             // sees this thread.
             queue.enqueue(node)
             let saved: LockSavedState
-            do {
+            do throws(DupThreadingError) {
                 saved = try lock.releaseForWait()
             } catch {
                 queue.leaveHandingOnNotify(node)
@@ -235,18 +251,12 @@ public final class Condition: Lockable, @unchecked Sendable {
     }
 }
 
-/// Waits on `condition` until `predicate` is true, as duplicity's
-/// `interruptably_wait(cv, waitFor)` does, but without polling: it wakes at
-/// once on notify, and consults `interrupt` when the wait is disturbed.
-///
-/// The calling thread must hold the condition's lock; it holds it again on
-/// every return path. Returns `.satisfied`, `.timedOut` or `.interrupted`.
-/// Rethrows the predicate's error; throws `DupThreadingError` for misuse.
-public func interruptiblyWait(
-    _ condition: Condition,
-    timeout: Duration? = nil,
-    interrupt: InterruptHook? = nil,
-    until predicate: () throws -> Bool
-) throws -> WaitOutcome {
-    try condition.wait(until: predicate, timeout: timeout, interrupt: interrupt)
+/// How `Condition.wait(checking:timeout:interrupt:)` failed: the predicate
+/// threw, or the call was misused. A value type: thread-safe.
+public enum PredicateWaitError<Failure: Error>: Error {
+    /// The library's own error: the calling thread does not hold the lock,
+    /// or the timeout is negative.
+    case misuse(DupThreadingError)
+    /// The predicate's error.
+    case predicate(Failure)
 }

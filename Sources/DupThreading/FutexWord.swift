@@ -1,10 +1,5 @@
 import CDupThreadingShims
 import Synchronization
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// A 32-bit shared word that threads can park on (futex). Owned by the object
 /// that allocates it (`FutexWord(_:)`, freed with `deallocate()`) or a view of
@@ -23,7 +18,7 @@ struct FutexWord: @unchecked Sendable {
     init(_ initial: UInt32) { word = .allocate(initial) }
 
     /// A view of a word allocated elsewhere, which frees it.
-    @usableFromInline
+    @inlinable @inline(__always)
     init(existing pointer: UnsafeMutablePointer<Atomic<UInt32>>) { word = SharedWord32(pointer) }
 
     /// Frees a word allocated by `init(_:)`. Only the owner calls this, once,
@@ -81,16 +76,13 @@ struct FutexWord: @unchecked Sendable {
             return hooks.park(UnsafeMutableRawPointer(pointer), expected: expected, deadline: deadline)
         }
         #endif
+        let until = deadline == .distantFuture ? UInt64.max : deadline.nanoseconds
         let r = pointer.withMemoryRebound(to: UInt32.self, capacity: 1) { word in
-            if deadline == .distantFuture {
-                return dupthreading_shim_futex_wait(word, expected, nil)
-            }
-            var spec = deadline.timespecValue
-            return dupthreading_shim_futex_wait(word, expected, &spec)
+            dupthreading_shim_futex_wait(word, expected, until)
         }
         switch r {
-        case -ETIMEDOUT: return .timedOut
-        case -EINTR: return .signalled
+        case Int32(DUPTHREADING_SHIM_TIMED_OUT): return .timedOut
+        case Int32(DUPTHREADING_SHIM_INTERRUPTED): return .signalled
         default: return .woken
         }
     }

@@ -66,27 +66,13 @@ public final class Lock: WaitableLock, @unchecked Sendable {
     /// `acquire()` for a caller that already knows its thread ID.
     @inlinable @inline(__always)
     func acquire(as me: Int) {
-        if !tryAcquire(as: me) {
-            _ = acquireSlow(deadline: .never, interrupt: nil)
-        }
+        words.acquire(as: me)
     }
 
     /// Takes the lock if it is free, without blocking. Returns whether it did.
     @inlinable
     public func tryAcquire() -> Bool {
-        tryAcquire(as: currentThreadID())
-    }
-
-    /// `tryAcquire()` for a caller that already knows its thread ID.
-    @inlinable @inline(__always)
-    func tryAcquire(as me: Int) -> Bool {
-        // Acquire ordering: everything the previous holder wrote before its
-        // release is visible to us once we own the lock.
-        if state.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged {
-            words.owner.store(me, ordering: .relaxed)
-            return true
-        }
-        return false
+        words.tryAcquire(as: currentThreadID())
     }
 
     /// Blocks until the lock is held, the timeout passes (`nil`: never), or
@@ -104,38 +90,7 @@ public final class Lock: WaitableLock, @unchecked Sendable {
     /// Like `acquire(timeout:interrupt:)`, with an absolute deadline.
     @usableFromInline
     func acquireSlow(deadline: Deadline, interrupt: InterruptHook?) -> WaitOutcome {
-        _ = words.acquiring.wrappingAdd(1, ordering: .relaxed)
-        // The last touch of the lock's memory: after it a free may proceed.
-        defer { _ = words.acquiring.wrappingAdd(UInt32.max, ordering: .releasing) }
-        // No spinning before parking (like glibc's default mutex): spinning
-        // waiters pull the lock's cache line away from the holder, which
-        // measured slower under contention on two cores.
-        var schedule = HookSchedule(hasHook: interrupt != nil)
-        // Already marked contended: park at once, without writing the word
-        // (a write would pull the line away from the holder for nothing).
-        var markedContended = state.load(ordering: .relaxed) == 2
-        while true {
-            // Mark the lock contended before parking. If it was free, we now
-            // hold it (state 2 is conservative: the release will wake one
-            // thread even if none is parked, which is harmless).
-            if !markedContended, state.exchange(2, ordering: .acquiring) == 0 {
-                words.owner.store(currentThreadID(), ordering: .relaxed)
-                return .satisfied
-            }
-            markedContended = false
-            if deadline.hasPassed { return .timedOut }
-            switch state.park(whileEqualTo: 2, until: schedule.nextWake(deadline)) {
-            case .woken:
-                schedule.disturbed()
-            case .signalled:
-                schedule.disturbed()
-                if let interrupt, interrupt() { return .interrupted }
-            case .timedOut:
-                // The real deadline is handled at the loop top (one last try);
-                // otherwise this was a scheduled check: let the hook decide.
-                if !deadline.hasPassed, let interrupt, interrupt() { return .interrupted }
-            }
-        }
+        words.acquireSlow(deadline: deadline, interrupt: interrupt)
     }
 
     /// Releases the lock. Throws `notLocked` if it is not held and `notOwner`
@@ -175,25 +130,16 @@ public final class Lock: WaitableLock, @unchecked Sendable {
         }
     }
 
-    /// Releases the lock for its holder, which knows it holds it (a
-    /// `RecursiveLock`'s inner lock: nobody else can release that one).
+    /// Releases the lock for its holder, which knows it holds it.
     @inlinable @inline(__always)
     func unlock() {
-        words.owner.store(0, ordering: .relaxed)
-        unlockState()
+        words.unlock()
     }
 
     /// Frees the state word, once the hold has been claimed (owner cleared).
     @inlinable @inline(__always)
     func unlockState() {
-        // The word, read before it is released: after the exchange a free may
-        // proceed, so the wake must not read the lock object again.
-        let word = state
-        // Release ordering: our writes under the lock happen-before the next
-        // holder's acquire.
-        if word.exchange(0, ordering: .releasing) == 2 {
-            word.wake(1)
-        }
+        words.unlockState()
     }
 
     /// Resets the lock to unlocked with no owner. Only for a child process

@@ -10,31 +10,6 @@ public protocol Lockable: AnyObject, Sendable {
     func release() throws(DupThreadingError)
 }
 
-/// Runs `body` with `lock` held and releases it when `body` returns or throws.
-///
-/// Returns what `body` returns and rethrows what it throws. Thread-safe as far
-/// as `lock` is. If the release itself fails (for example `body` released the
-/// lock behind our back) and `body` succeeded, the release error is thrown.
-@inlinable
-public func withLock<L: Lockable, R, E: Error>(
-    _ lock: L, _ body: () throws(E) -> R
-) throws -> R {
-    lock.acquire()
-    let result: Result<R, E>
-    do throws(E) {
-        result = .success(try body())
-    } catch {
-        result = .failure(error)
-    }
-    do {
-        try lock.release()
-    } catch {
-        if case .failure(let bodyError) = result { throw bodyError }
-        throw error
-    }
-    return try result.get()
-}
-
 /// A lock that a `Condition` can be bound to: it can be released completely
 /// for the wait and restored to the same state afterwards.
 ///

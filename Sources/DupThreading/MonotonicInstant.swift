@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
+import CDupThreadingShims
 
 /// A point on the monotonic clock, in nanoseconds. A value type: thread-safe.
 @usableFromInline
@@ -19,9 +15,7 @@ struct MonotonicInstant: Comparable, Sendable {
         #if DUPTHREADING_SCHEDULE
         if let hooks = ScheduleContext.current { return hooks.now() }
         #endif
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return MonotonicInstant(nanoseconds: UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec))
+        return MonotonicInstant(nanoseconds: dupthreading_shim_monotonic_ns())
     }
 
     /// Far enough in the future to mean "never" (about 292 years).
@@ -34,10 +28,6 @@ struct MonotonicInstant: Comparable, Sendable {
         let (sum, overflow) = nanoseconds.addingReportingOverflow(nanos)
         return overflow || sum > MonotonicInstant.distantFuture.nanoseconds
             ? .distantFuture : MonotonicInstant(nanoseconds: sum)
-    }
-
-    var timespecValue: timespec {
-        Glibc.timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
     }
 
     @usableFromInline

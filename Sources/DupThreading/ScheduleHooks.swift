@@ -10,13 +10,14 @@
 // tests) pay one relaxed load per operation. A release build compiles none of
 // this: `schedulePoint()` is empty and the hooks do not exist.
 
+import CDupThreadingShims
+
+#if DUPTHREADING_SCHEDULE
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-
-#if DUPTHREADING_SCHEDULE
 import Synchronization
 
 /// What a deterministic scheduler provides to the core, for the threads it
@@ -98,5 +99,5 @@ func spinPause() {
         return
     }
     #endif
-    sched_yield()
+    dupthreading_shim_yield()
 }

@@ -21,7 +21,7 @@ struct SharedWord32: @unchecked Sendable {
     @usableFromInline
     let pointer: UnsafeMutablePointer<Atomic<UInt32>>
 
-    @usableFromInline @inline(__always)
+    @inlinable @inline(__always)
     init(_ pointer: UnsafeMutablePointer<Atomic<UInt32>>) { self.pointer = pointer }
 
     /// Allocates a word holding `initial`; free it with `deallocate()`.
@@ -124,7 +124,7 @@ struct SharedWord64: @unchecked Sendable {
     @usableFromInline
     let pointer: UnsafeMutablePointer<Atomic<Int>>
 
-    @usableFromInline @inline(__always)
+    @inlinable @inline(__always)
     init(_ pointer: UnsafeMutablePointer<Atomic<Int>>) { self.pointer = pointer }
 
     /// Allocates a word holding `initial`; free it with `deallocate()`.

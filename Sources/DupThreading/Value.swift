@@ -10,6 +10,9 @@
 /// that touches the container cannot deadlock on it.
 public final class Value<T: Sendable>: Lockable, @unchecked Sendable {
     @usableFromInline let lock: RecursiveLock
+    // The lock's words (a copy of `lock.words`): every operation reaches the
+    // lock's cache line through this one pointer.
+    @usableFromInline let words: LockWords
     // The stored value, guarded by `lock` and kept in the lock's own cache
     // line (when it fits), so that an operation on a contended Value moves
     // one cache line between cores. Initialized for the Value's whole life.
@@ -18,7 +21,8 @@ public final class Value<T: Sendable>: Lockable, @unchecked Sendable {
     /// Creates a container holding `value`.
     public init(_ value: T) {
         lock = RecursiveLock(payloadSize: MemoryLayout<T>.size, payloadAlignment: MemoryLayout<T>.alignment)
-        slot = lock.payload.bindMemory(to: T.self, capacity: 1)
+        words = lock.words
+        slot = words.payload.bindMemory(to: T.self, capacity: 1)
         slot.initialize(to: value)
     }
 
@@ -37,8 +41,8 @@ public final class Value<T: Sendable>: Lockable, @unchecked Sendable {
     /// Returns the stored value.
     @inlinable
     public func get() -> T {
-        lock.acquire()
-        defer { lock.releaseOwned() }
+        words.recursiveAcquire()
+        defer { words.releaseOwned() }
         return storage
     }
 
@@ -51,8 +55,8 @@ public final class Value<T: Sendable>: Lockable, @unchecked Sendable {
     /// Replaces the stored value and returns the previous one.
     @inlinable
     public func exchange(_ value: T) -> T {
-        lock.acquire()
-        defer { lock.releaseOwned() }
+        words.recursiveAcquire()
+        defer { words.releaseOwned() }
         let old = storage
         storage = value
         return old
@@ -76,17 +80,17 @@ public final class Value<T: Sendable>: Lockable, @unchecked Sendable {
         // Always inlined: a call that is not inlined retains and releases
         // `self` around the closure, an atomic write on the Value's header
         // that every thread using the Value contends for (dt_value_transform).
-        let pin = lock.acquirePinned()
+        let pin = words.acquirePinned()
         let new: T
         do throws(E) {
             new = try fn(storage)
         } catch {
-            lock.releasePinned(restoring: pin)
+            words.releasePinned(restoring: pin)
             throw error
         }
         let old = storage
         storage = new
-        lock.releasePinned(restoring: pin)
+        words.releasePinned(restoring: pin)
         return (old, new)
     }
 
@@ -95,8 +99,8 @@ public final class Value<T: Sendable>: Lockable, @unchecked Sendable {
     /// use this Value again (the lock is reentrant).
     @inlinable
     public func read<R, E: Error>(_ body: (T) throws(E) -> R) throws(E) -> R {
-        let pin = lock.acquirePinned()
-        defer { lock.releasePinned(restoring: pin) }
+        let pin = words.acquirePinned()
+        defer { words.releasePinned(restoring: pin) }
         return try body(storage)
     }
 
@@ -110,19 +114,19 @@ public final class Value<T: Sendable>: Lockable, @unchecked Sendable {
     /// `withLock(value) { ... }` instead.
     @inlinable
     public func withLock<R, E: Error>(_ body: (inout T) throws(E) -> R) throws(E) -> R {
-        let pin = lock.acquirePinned(lending: true)
-        defer { lock.releasePinned(restoring: pin) }
+        let pin = words.acquirePinned(lending: true)
+        defer { words.releasePinned(restoring: pin) }
         return try body(&storage)
     }
 
     /// Acquires exclusive access (reentrant). Pair with `release()`.
     @inlinable
-    public func acquire() { lock.acquire() }
+    public func acquire() { words.recursiveAcquire() }
 
     /// Acquires exclusive access unless that means waiting.
     /// Returns whether it did.
     @inlinable
-    public func tryAcquire() -> Bool { lock.tryAcquire() }
+    public func tryAcquire() -> Bool { words.recursiveTryAcquire() }
 
     /// Acquires exclusive access, giving up when the timeout passes (`nil`:
     /// never) or `interrupt` says stop. Throws `invalidTimeout` for a negative timeout.
@@ -137,7 +141,7 @@ public final class Value<T: Sendable>: Lockable, @unchecked Sendable {
     /// `heldByOperation` for the level a running `transform` (or `read`,
     /// `replace`, `withLock`) of this Value holds.
     @inlinable
-    public func release() throws(DupThreadingError) { try lock.release() }
+    public func release() throws(DupThreadingError) { try words.recursiveRelease() }
 
     /// Whether any thread holds exclusive access right now (a snapshot).
     public var isLocked: Bool { lock.isLocked }
@@ -147,5 +151,5 @@ public final class Value<T: Sendable>: Lockable, @unchecked Sendable {
     public var isBusy: Bool { lock.isBusy }
 
     /// Whether the calling thread holds exclusive access.
-    public var isHeldByCurrentThread: Bool { lock.isOwnedByCurrentThread }
+    public var isHeldByCurrentThread: Bool { words.isOwnedByCurrentThread }
 }

@@ -2,9 +2,11 @@
  * bench.c: the C benchmark of libdupthreading (the dt_ API) against
  * hand-written pthread code doing the same job.
  *
- * Built and run by benchmarks/run.py:
+ * Built and run by benchmarks/run.py, against the library as it ships (CMake's
+ * Embedded Swift build, bench-results/c-lib/lib):
  *   gcc -O2 -std=c11 -pthread -Iinclude benchmarks/c/bench.c \
- *       -L.build/release -ldupthreading -Wl,-rpath,<.build/release> -o bench_c
+ *       -L<lib> -ldupthreading -Wl,-rpath,<lib> -o bench_c
+ * benchmarks/compare_libraries.sh runs it against two builds side by side.
  *   bench_c [--quick] [--rounds N] [--sample-ms MS] [--only NAME[,NAME...]]
  *
  * Output: one JSON object per line on stdout, e.g.
