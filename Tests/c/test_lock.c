@@ -1,5 +1,6 @@
 /* dt_lock: states, ownership, timeouts, misuse, mutual exclusion, fork. */
 #include "harness.h"
+#include "free_while_acquiring.h"
 
 #include <float.h>
 #include <math.h>
@@ -403,56 +404,22 @@ static void test_huge_timeouts_block(void) {
         }
 }
 
-typedef struct gated_acq {
-    th_cb_gate *gate;
-    int st;
-} gated_acq;
-
-static void acquire_gated(void *arg) {
-    gated_acq *a = (gated_acq *)arg;
-    a->st = dt_lock_acquire_timed(g_lock, 10.0 * th_slow, a->gate ? th_cb_gate_fn : NULL, a->gate);
-    if (a->st == DT_OK) CHECK_ST(dt_lock_release(g_lock), DT_OK);
+/* dt_lock_free is refused while a thread is blocked acquiring the lock,
+ * held or not (free_while_acquiring.h). */
+static int lk_acquire(void *h) { return dt_lock_acquire(h); }
+static int lk_acquire_timed(void *h, double timeout, dt_interrupt_fn fn, void *ctx) {
+    return dt_lock_acquire_timed(h, timeout, fn, ctx);
 }
+static int lk_release(void *h) { return dt_lock_release(h); }
+static int lk_free(void *h) { return dt_lock_free(h); }
+static int lk_locked(void *h, int *locked) { return dt_lock_locked(h, locked); }
 
-/* dt_lock_free is refused while a thread is blocked acquiring the lock, held
- * or not: here the blocked thread is held in its interrupt callback (inside
- * the acquire, not parked) while the holder releases; the free comes in
- * that window, in which the lock is not held (the free used to succeed
- * there and leave the acquiring thread on freed memory). */
 static void test_free_while_acquiring(void) {
-    th_cb_gate gate;
-    gated_acq a;
-    th_thread t;
-    int locked = -1;
-    /* Held, a thread blocked in dt_lock_acquire_timed. */
-    CHECK_ST(dt_lock_new(&g_lock), DT_OK);
-    CHECK_ST(dt_lock_acquire(g_lock), DT_OK);
-    a.gate = NULL;
-    a.st = -1;
-    th_start(&t, acquire_gated, &a);
-    th_sleep_ms(50);
-    CHECK(!th_finished(&t));
-    CHECK_ST(dt_lock_free(g_lock), DT_EBUSY);
-    CHECK_ST(dt_lock_release(g_lock), DT_OK);
-    th_join(&t, 10);
-    CHECK_ST(a.st, DT_OK);
-    /* Not held, a thread still in the acquire. */
-    th_cb_gate_init(&gate, 0);
-    a.gate = &gate;
-    a.st = -1;
-    CHECK_ST(dt_lock_acquire(g_lock), DT_OK);
-    th_start(&t, acquire_gated, &a);
-    CHECK(th_wait_until(th_cb_gate_inside, &gate, 10));
-    CHECK_ST(dt_lock_free(g_lock), DT_EBUSY);
-    CHECK_ST(dt_lock_release(g_lock), DT_OK);
-    CHECK_ST(dt_lock_locked(g_lock, &locked), DT_OK);
-    CHECK_EQ(locked, 0);
-    CHECK_ST(dt_lock_free(g_lock), DT_EBUSY);
-    th_cb_gate_open(&gate);
-    th_join(&t, 10);
-    CHECK_ST(a.st, DT_OK); /* it went on and took the free lock */
-    th_cb_gate_destroy(&gate);
-    CHECK_ST(dt_lock_free(g_lock), DT_OK);
+    dt_lock *h;
+    th_lockable l = {NULL, lk_acquire, lk_acquire_timed, lk_release, lk_free, lk_locked, 1};
+    CHECK_ST(dt_lock_new(&h), DT_OK);
+    l.handle = h;
+    th_check_free_while_acquiring(&l);
 }
 
 int main(void) {

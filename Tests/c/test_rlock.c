@@ -1,5 +1,6 @@
 /* dt_rlock: depth, ownership, release_save / acquire_restore, misuse. */
 #include "harness.h"
+#include "free_while_acquiring.h"
 
 #include <math.h>
 
@@ -185,56 +186,21 @@ static void test_owner_snapshot(void) {
 }
 
 /* dt_rlock_free is refused while a thread is blocked acquiring the lock,
- * held or not: the blocked thread is held in its interrupt callback (inside
- * the acquire, not parked) while the holder releases, and the free comes in
- * that window, in which nobody holds the lock (it used to succeed there). */
-typedef struct gated_acq {
-    th_cb_gate *gate;
-    int st;
-} gated_acq;
-
-static void acquire_gated(void *arg) {
-    gated_acq *a = (gated_acq *)arg;
-    a->st = dt_rlock_acquire_timed(g_r, 10.0 * th_slow, a->gate ? th_cb_gate_fn : NULL, a->gate);
-    if (a->st == DT_OK) CHECK_ST(dt_rlock_release(g_r), DT_OK);
+ * held or not (free_while_acquiring.h). */
+static int rl_acquire(void *h) { return dt_rlock_acquire(h); }
+static int rl_acquire_timed(void *h, double timeout, dt_interrupt_fn fn, void *ctx) {
+    return dt_rlock_acquire_timed(h, timeout, fn, ctx);
 }
+static int rl_release(void *h) { return dt_rlock_release(h); }
+static int rl_free(void *h) { return dt_rlock_free(h); }
+static int rl_locked(void *h, int *locked) { return dt_rlock_locked(h, locked); }
 
 static void test_free_while_acquiring(void) {
-    th_cb_gate gate;
-    gated_acq a;
-    th_thread t;
-    int locked = -1;
-    CHECK_ST(dt_rlock_new(&g_r), DT_OK);
-    /* Held (twice), a thread blocked in dt_rlock_acquire_timed. */
-    CHECK_ST(dt_rlock_acquire(g_r), DT_OK);
-    CHECK_ST(dt_rlock_acquire(g_r), DT_OK);
-    a.gate = NULL;
-    a.st = -1;
-    th_start(&t, acquire_gated, &a);
-    th_sleep_ms(50);
-    CHECK(!th_finished(&t));
-    CHECK_ST(dt_rlock_free(g_r), DT_EBUSY);
-    CHECK_ST(dt_rlock_release(g_r), DT_OK);
-    CHECK_ST(dt_rlock_free(g_r), DT_EBUSY);
-    CHECK_ST(dt_rlock_release(g_r), DT_OK);
-    th_join(&t, 10);
-    CHECK_ST(a.st, DT_OK);
-    /* Not held, a thread still in the acquire. */
-    th_cb_gate_init(&gate, 0);
-    a.gate = &gate;
-    a.st = -1;
-    CHECK_ST(dt_rlock_acquire(g_r), DT_OK);
-    th_start(&t, acquire_gated, &a);
-    CHECK(th_wait_until(th_cb_gate_inside, &gate, 10));
-    CHECK_ST(dt_rlock_release(g_r), DT_OK);
-    CHECK_ST(dt_rlock_locked(g_r, &locked), DT_OK);
-    CHECK_EQ(locked, 0);
-    CHECK_ST(dt_rlock_free(g_r), DT_EBUSY);
-    th_cb_gate_open(&gate);
-    th_join(&t, 10);
-    CHECK_ST(a.st, DT_OK);
-    th_cb_gate_destroy(&gate);
-    CHECK_ST(dt_rlock_free(g_r), DT_OK);
+    dt_rlock *h;
+    th_lockable l = {NULL, rl_acquire, rl_acquire_timed, rl_release, rl_free, rl_locked, 2};
+    CHECK_ST(dt_rlock_new(&h), DT_OK);
+    l.handle = h;
+    th_check_free_while_acquiring(&l);
 }
 
 int main(void) {

@@ -1,5 +1,6 @@
 /* dt_value: get/set/transform, exclusive access, hooks, a transform race. */
 #include "harness.h"
+#include "free_while_acquiring.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -371,47 +372,20 @@ static void test_release_inside_transform(void) {
 }
 
 /* dt_value_free is refused while a thread is blocked acquiring the Value,
- * held or not (see test_lock.c: the blocked thread is held in its interrupt
- * callback while the holder releases; the free used to succeed then). */
-typedef struct gated_acq {
-    th_cb_gate *gate;
-    int st;
-} gated_acq;
-
-static void acquire_gated(void *arg) {
-    gated_acq *a = (gated_acq *)arg;
-    a->st = dt_value_acquire_timed(g_tv, 10.0 * th_slow, a->gate ? th_cb_gate_fn : NULL, a->gate);
-    if (a->st == DT_OK) CHECK_ST(dt_value_release(g_tv), DT_OK);
+ * held or not (free_while_acquiring.h). */
+static int vl_acquire(void *h) { return dt_value_acquire(h); }
+static int vl_acquire_timed(void *h, double timeout, dt_interrupt_fn fn, void *ctx) {
+    return dt_value_acquire_timed(h, timeout, fn, ctx);
 }
+static int vl_release(void *h) { return dt_value_release(h); }
+static int vl_free(void *h) { return dt_value_free(h); }
 
 static void test_free_while_acquiring(void) {
-    th_cb_gate gate;
-    gated_acq a;
-    th_thread t;
-    CHECK_ST(dt_value_new(NULL, NULL, &g_tv), DT_OK);
-    CHECK_ST(dt_value_acquire(g_tv), DT_OK);
-    a.gate = NULL;
-    a.st = -1;
-    th_start(&t, acquire_gated, &a);
-    th_sleep_ms(50);
-    CHECK(!th_finished(&t));
-    CHECK_ST(dt_value_free(g_tv), DT_EBUSY);
-    CHECK_ST(dt_value_release(g_tv), DT_OK);
-    th_join(&t, 10);
-    CHECK_ST(a.st, DT_OK);
-    th_cb_gate_init(&gate, 0);
-    a.gate = &gate;
-    a.st = -1;
-    CHECK_ST(dt_value_acquire(g_tv), DT_OK);
-    th_start(&t, acquire_gated, &a);
-    CHECK(th_wait_until(th_cb_gate_inside, &gate, 10));
-    CHECK_ST(dt_value_release(g_tv), DT_OK);
-    CHECK_ST(dt_value_free(g_tv), DT_EBUSY);
-    th_cb_gate_open(&gate);
-    th_join(&t, 10);
-    CHECK_ST(a.st, DT_OK);
-    th_cb_gate_destroy(&gate);
-    CHECK_ST(dt_value_free(g_tv), DT_OK);
+    dt_value *h;
+    th_lockable l = {NULL, vl_acquire, vl_acquire_timed, vl_release, vl_free, NULL, 1};
+    CHECK_ST(dt_value_new(NULL, NULL, &h), DT_OK);
+    l.handle = h;
+    th_check_free_while_acquiring(&l);
 }
 
 int main(void) {
