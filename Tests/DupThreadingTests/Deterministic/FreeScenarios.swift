@@ -16,7 +16,11 @@ private func lockLine(_ lock: Lock) -> (UnsafeRawPointer, Int) {
 /// A freeing thread: waits (yielding) until `entered` says the thread under
 /// test is inside its call, then until `busy` is false, then marks `regions`
 /// freed. If the other threads finish without ever entering that state (no
-/// contention in this schedule), it frees nothing.
+/// contention in this schedule), it frees nothing. `entered` must not read
+/// the counter the free check relies on: with that counter broken it would
+/// never say entered, and the scenario could not fail (the lock scenarios
+/// use the contended state word, which an acquire sets only after counting
+/// itself).
 private func freer(
     _ sched: DeterministicScheduler, othersDone: Box<Int>, others: Int,
     entered: @escaping @Sendable () -> Bool,
@@ -56,7 +60,7 @@ final class FreeScheduleTests: XCTestCase {
                         }
                     },
                     counted(done) { try? lock.releaseFromAnyThread() },
-                    freer(sched, othersDone: done, others: 2, entered: { lock.words.acquiring.pointer.pointee.load(ordering: .relaxed) != 0 },
+                    freer(sched, othersDone: done, others: 2, entered: { lock.state.pointer.pointee.load(ordering: .relaxed) == 2 },
                           busy: { lock.isBusy }, regions: [lockLine(lock)]),
                 ],
                 check: { nil })
@@ -81,7 +85,7 @@ final class FreeScheduleTests: XCTestCase {
                         while !held.value { spinPause() }
                         _ = value.get()
                     },
-                    freer(sched, othersDone: done, others: 2, entered: { value.lock.inner.words.acquiring.pointer.pointee.load(ordering: .relaxed) != 0 },
+                    freer(sched, othersDone: done, others: 2, entered: { value.lock.inner.words.state.pointer.pointee.load(ordering: .relaxed) == 2 },
                           busy: { value.isBusy }, regions: [lockLine(value.lock.inner)]),
                 ],
                 check: { nil })
@@ -111,7 +115,7 @@ final class FreeScheduleTests: XCTestCase {
                         try? cond.release()
                         notified.value = true
                     },
-                    freer(sched, othersDone: done, others: 2, entered: { entered.value && cond.waitingThreadCount > 0 },
+                    freer(sched, othersDone: done, others: 2, entered: { entered.value },
                           busy: { cond.isBusy },
                           regions: [(UnsafeRawPointer(cond.inside.pointer), 8), lockLine(lock)],
                           noMoreCalls: { notified.value }),
