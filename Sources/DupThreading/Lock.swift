@@ -100,9 +100,25 @@ public final class Lock: WaitableLock, @unchecked Sendable {
         // Claim the hold by clearing the holder with a compare-exchange, so
         // that a racing `releaseFromAnyThread` cannot release it too.
         guard words.owner.compareExchange(expected: currentThreadID(), desired: 0, ordering: .relaxed).exchanged else {
-            throw state.load(ordering: .relaxed) == 0 ? .notLocked : .notOwner
+            throw failedReleaseError()
         }
         unlockState()
+    }
+
+    /// Why a release by a thread that does not hold the lock fails:
+    /// `notLocked` if nobody holds it, `notOwner` if another thread does.
+    /// A lock with a state but no holder ID is changing hands (a release has
+    /// claimed the hold but not yet cleared the state, or an acquirer has
+    /// taken the state but not yet written its ID): wait out those few
+    /// instructions, or a release racing `releaseFromAnyThread` on its own
+    /// hold would get `notOwner` while nobody else holds the lock.
+    @usableFromInline
+    func failedReleaseError() -> DupThreadingError {
+        while true {
+            if state.load(ordering: .relaxed) == 0 { return .notLocked }
+            if words.owner.load(ordering: .relaxed) != 0 { return .notOwner }
+            spinPause()
+        }
     }
 
     /// Releases the lock whichever thread holds it, as Python's

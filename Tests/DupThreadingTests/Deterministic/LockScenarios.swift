@@ -83,6 +83,43 @@ final class LockScheduleTests: XCTestCase {
         })
     }
 
+    /// The holder releases its own hold while another thread releases it
+    /// from any thread: exactly one of the two succeeds (the other gets
+    /// notLocked), and the lock ends free.
+    func testOwnReleaseRacingAReleaseFromAnyThread() {
+        assertAllSchedulesPass(Scenario(name: "own release vs any-thread release", threadCount: 2) { _ in
+            let lock = Lock()
+            let held = Box(false)
+            let successes = Box(0)
+            let notLocked = Box(0)
+            let count: @Sendable (() throws(DupThreadingError) -> Void) -> Void = { release in
+                do throws(DupThreadingError) {
+                    try release()
+                    successes.value += 1
+                } catch {
+                    if error == .notLocked { notLocked.value += 1 }
+                }
+            }
+            return Scenario.Run(
+                bodies: [
+                    {
+                        lock.acquire()
+                        held.value = true
+                        count { () throws(DupThreadingError) in try lock.release() }
+                    },
+                    {
+                        while !held.value { spinPause() }
+                        count { () throws(DupThreadingError) in try lock.releaseFromAnyThread() }
+                    },
+                ],
+                check: {
+                    if lock.isLocked { return "the lock is still held" }
+                    return successes.value == 1 && notLocked.value == 1
+                        ? nil : "\(successes.value) releases succeeded, \(notLocked.value) got notLocked"
+                })
+        })
+    }
+
     /// A release from any thread racing a third thread's acquire and its own
     /// release: every successful release ends exactly one hold, and the lock
     /// is consistent at the end.
