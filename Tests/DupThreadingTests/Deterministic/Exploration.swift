@@ -153,20 +153,29 @@ enum Exploration {
     static func nextPrefix(
         after decisions: [(options: [Choice], chosen: Int, current: Int?)], preemptions bound: Int
     ) -> [Choice]? {
-        func isPreemption(_ choice: Choice, _ current: Int?) -> Bool {
-            guard let current else { return false }
+        // A preemption: switching away from a thread that could go on, or
+        // letting time pass (firing a deadline) while some thread is ready
+        // to run. The second keeps the search fair: otherwise a waiter whose
+        // periodic hook checks re-arm for ever could run alone for ever at
+        // no cost to the bound, its deadlines firing again and again while
+        // the thread that would end its wait never gets a turn (an unfair
+        // schedule, not a livelock of the code).
+        func isPreemption(_ choice: Choice, _ options: [Choice], _ current: Int?) -> Bool {
+            guard let current else {
+                return choice.kind == .timeout && options.contains { $0.kind == .run }
+            }
             return choice.thread != current || choice.kind != .run
         }
         var before: [Int] = []
         var count = 0
         for d in decisions {
             before.append(count)
-            if isPreemption(d.options[d.chosen], d.current) { count += 1 }
+            if isPreemption(d.options[d.chosen], d.options, d.current) { count += 1 }
         }
         for k in decisions.indices.reversed() {
             let d = decisions[k]
             for alternative in d.options[(d.chosen + 1)...] {
-                if before[k] + (isPreemption(alternative, d.current) ? 1 : 0) <= bound {
+                if before[k] + (isPreemption(alternative, d.options, d.current) ? 1 : 0) <= bound {
                     return decisions[..<k].map { $0.options[$0.chosen] } + [alternative]
                 }
             }
