@@ -54,13 +54,19 @@
 
 #include <math.h>
 
+#include "structmember.h"
+
 enum { PENDING, RUNNING, RETURNED, RAISED, ABANDONED, CLEARED };
 /* state >= DONE: the outcome is known (CLEARED: dropped by the collector). */
 #define DONE RETURNED
 
+/* The two are called with vectorcall, or in the limited API (which has it
+ * from 3.12 only) through tp_call. */
 typedef struct {
     PyObject_HEAD
+#ifndef Py_LIMITED_API
     vectorcallfunc vectorcall;
+#endif
     int state;
     PyObject *result;    /* RETURNED */
     PyObject *exc, *tb;  /* RAISED; tb may be NULL */
@@ -71,7 +77,9 @@ typedef struct {
 
 typedef struct {
     PyObject_HEAD
+#ifndef Py_LIMITED_API
     vectorcallfunc vectorcall;
+#endif
     PyObject *fn;         /* NULL once run (or cleared by the collector) */
     WaiterObject *waiter; /* returned by caller(), as duplicity does */
 } CallerObject;
@@ -221,9 +229,8 @@ static int parse_timeout(PyObject *const *args, Py_ssize_t nargs, PyObject *kwna
     return 0;
 }
 
-static PyObject *waiter_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+static PyObject *waiter_call_impl(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
     WaiterObject *self = (WaiterObject *)op;
-    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     double timeout = -1.0;
     if ((nargs != 0 || kwnames != NULL) && parse_timeout(args, nargs, kwnames, &timeout) < 0) return NULL;
     if (self->state < DONE) {
@@ -233,9 +240,20 @@ static PyObject *waiter_vectorcall(PyObject *op, PyObject *const *args, size_t n
     return outcome(self);
 }
 
+#ifdef Py_LIMITED_API
+static PyObject *waiter_call(PyObject *op, PyObject *args, PyObject *kwargs) {
+    return dtpy_call_fastcall(waiter_call_impl, op, args, kwargs);
+}
+#else
+static PyObject *waiter_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+    return waiter_call_impl(op, args, PyVectorcall_NARGS(nargsf), kwnames);
+}
+#endif
+
 static PyObject *waiter_done(WaiterObject *self, PyObject *unused) { return PyBool_FromLong(self->state >= DONE); }
 
 static int waiter_traverse(WaiterObject *self, visitproc visit, void *arg) {
+    Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->result);
     Py_VISIT(self->exc);
     Py_VISIT(self->tb);
@@ -260,12 +278,16 @@ static void waiter_dealloc(WaiterObject *self) {
     Py_XDECREF(self->tb);
     /* Nobody waits on it: a blocked waiter() holds a reference to self. */
     if (self->cond != NULL) (void)dt_cond_free(self->cond);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    dtpy_free((PyObject *)self);
 }
 
 static PyObject *waiter_repr(WaiterObject *self) {
-    return PyUnicode_FromFormat("<%s object (%s) at %p>", Py_TYPE(self)->tp_name,
-                                self->state >= DONE ? "done" : "pending", self);
+    PyObject *name = dtpy_type_name((PyObject *)self);
+    if (name == NULL) return NULL;
+    PyObject *r = PyUnicode_FromFormat("<%U object (%s) at %p>", name, self->state >= DONE ? "done" : "pending",
+                                       self);
+    Py_DECREF(name);
+    return r;
 }
 
 static PyMethodDef waiter_methods[] = {
@@ -273,23 +295,45 @@ static PyMethodDef waiter_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-PyTypeObject DtPy_WaiterType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "dup_threading.AsyncWaiter",
-    .tp_basicsize = sizeof(WaiterObject),
-    .tp_dealloc = (destructor)waiter_dealloc,
-    .tp_vectorcall_offset = offsetof(WaiterObject, vectorcall),
-    .tp_repr = (reprfunc)waiter_repr,
-    .tp_call = PyVectorcall_Call,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
-    .tp_doc = "waiter(timeout=None)\n\nThe front half of async_split(fn): wait for fn to have run, "
-              "then return its result or\nre-raise its exception (with fn's traceback). Any thread, any "
-              "number of times.\nThe wait releases the GIL and ends on Ctrl-C; TimeoutError if a "
-              "timeout passes first.",
-    .tp_traverse = (traverseproc)waiter_traverse,
-    .tp_clear = (inquiry)waiter_clear,
-    .tp_weaklistoffset = offsetof(WaiterObject, weakrefs),
-    .tp_methods = waiter_methods,
+#ifdef Py_LIMITED_API
+#define DTPY_VECTORCALL_FLAG 0
+#else
+#define DTPY_VECTORCALL_FLAG Py_TPFLAGS_HAVE_VECTORCALL
+#endif
+
+static PyMemberDef waiter_members[] = {
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(WaiterObject, weakrefs), READONLY, NULL},
+#ifndef Py_LIMITED_API
+    {"__vectorcalloffset__", T_PYSSIZET, offsetof(WaiterObject, vectorcall), READONLY, NULL},
+#endif
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot waiter_slots[] = {
+    {Py_tp_dealloc, waiter_dealloc},
+    {Py_tp_repr, waiter_repr},
+#ifdef Py_LIMITED_API
+    {Py_tp_call, waiter_call},
+#else
+    {Py_tp_call, PyVectorcall_Call},
+#endif
+    {Py_tp_doc, "waiter(timeout=None)\n\nThe front half of async_split(fn): wait for fn to have run, "
+                "then return its result or\nre-raise its exception (with fn's traceback). Any thread, any "
+                "number of times.\nThe wait releases the GIL and ends on Ctrl-C; TimeoutError if a "
+                "timeout passes first."},
+    {Py_tp_traverse, waiter_traverse},
+    {Py_tp_clear, waiter_clear},
+    {Py_tp_methods, waiter_methods},
+    {Py_tp_members, waiter_members},
+    {0, NULL},
+};
+
+PyType_Spec DtPy_WaiterSpec = {
+    .name = "dup_threading.AsyncWaiter",
+    .basicsize = sizeof(WaiterObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | DTPY_VECTORCALL_FLAG | Py_TPFLAGS_IMMUTABLETYPE |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = waiter_slots,
 };
 
 /* ======================================================================= */
@@ -299,16 +343,16 @@ PyTypeObject DtPy_WaiterType = {
 static PyObject *pair(PyObject *first, WaiterObject *waiter) {
     PyObject *t = PyTuple_New(2);
     if (t == NULL) return NULL;
-    PyTuple_SET_ITEM(t, 0, Py_NewRef(first));
-    PyTuple_SET_ITEM(t, 1, Py_NewRef((PyObject *)waiter));
+    DTPY_TUPLE_SET(t, 0, Py_NewRef(first));
+    DTPY_TUPLE_SET(t, 1, Py_NewRef((PyObject *)waiter));
     return t;
 }
 
-/* The vectorcall protocol guarantees that whoever calls us owns a reference
- * to self, which owns the waiter: both outlive fn, whatever fn drops. */
-static PyObject *caller_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+/* The call protocol guarantees that whoever calls us owns a reference to
+ * self, which owns the waiter: both outlive fn, whatever fn drops. */
+static PyObject *caller_call_impl(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
     CallerObject *self = (CallerObject *)op;
-    if (PyVectorcall_NARGS(nargsf) != 0 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0))
+    if (nargs != 0 || (kwnames != NULL && DTPY_TUPLE_SIZE(kwnames) != 0))
         return PyErr_Format(PyExc_TypeError, "caller() takes no arguments");
     WaiterObject *w = self->waiter;
     if (w->state != PENDING)
@@ -346,7 +390,18 @@ static PyObject *caller_vectorcall(PyObject *op, PyObject *const *args, size_t n
     return pair(Py_False, w);
 }
 
+#ifdef Py_LIMITED_API
+static PyObject *caller_call(PyObject *op, PyObject *args, PyObject *kwargs) {
+    return dtpy_call_fastcall(caller_call_impl, op, args, kwargs);
+}
+#else
+static PyObject *caller_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+    return caller_call_impl(op, args, PyVectorcall_NARGS(nargsf), kwnames);
+}
+#endif
+
 static int caller_traverse(CallerObject *self, visitproc visit, void *arg) {
+    Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->fn);
     Py_VISIT(self->waiter);
     return 0;
@@ -365,22 +420,38 @@ static void caller_dealloc(CallerObject *self) {
     if (self->waiter != NULL && self->waiter->state == PENDING) publish(self->waiter, ABANDONED);
     Py_CLEAR(self->fn);
     Py_CLEAR(self->waiter);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    dtpy_free((PyObject *)self);
 }
 
-PyTypeObject DtPy_CallerType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "dup_threading.AsyncCaller",
-    .tp_basicsize = sizeof(CallerObject),
-    .tp_dealloc = (destructor)caller_dealloc,
-    .tp_vectorcall_offset = offsetof(CallerObject, vectorcall),
-    .tp_call = PyVectorcall_Call,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
-    .tp_doc = "caller()\n\nThe back half of async_split(fn): run fn on this thread, once. Returns "
-              "(True, waiter), or\n(False, waiter) if fn raised an Exception. A BaseException such as "
-              "KeyboardInterrupt\npropagates (and waiters see it too). A second call raises RuntimeError.",
-    .tp_traverse = (traverseproc)caller_traverse,
-    .tp_clear = (inquiry)caller_clear,
+#ifndef Py_LIMITED_API
+static PyMemberDef caller_members[] = {
+    {"__vectorcalloffset__", T_PYSSIZET, offsetof(CallerObject, vectorcall), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+#endif
+
+static PyType_Slot caller_slots[] = {
+    {Py_tp_dealloc, caller_dealloc},
+#ifdef Py_LIMITED_API
+    {Py_tp_call, caller_call},
+#else
+    {Py_tp_call, PyVectorcall_Call},
+    {Py_tp_members, caller_members},
+#endif
+    {Py_tp_doc, "caller()\n\nThe back half of async_split(fn): run fn on this thread, once. Returns "
+                "(True, waiter), or\n(False, waiter) if fn raised an Exception. A BaseException such as "
+                "KeyboardInterrupt\npropagates (and waiters see it too). A second call raises RuntimeError."},
+    {Py_tp_traverse, caller_traverse},
+    {Py_tp_clear, caller_clear},
+    {0, NULL},
+};
+
+PyType_Spec DtPy_CallerSpec = {
+    .name = "dup_threading.AsyncCaller",
+    .basicsize = sizeof(CallerObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | DTPY_VECTORCALL_FLAG | Py_TPFLAGS_IMMUTABLETYPE |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = caller_slots,
 };
 
 /* ======================================================================= */
@@ -393,21 +464,25 @@ PyObject *dtpy_async_split(PyObject *module, PyObject *const *args, Py_ssize_t n
         static const char *const names[] = {"fn"};
         if (dtpy_parse("async_split", args, nargs, kwnames, names, 1, 1, &fn) < 0) return NULL;
     }
-    WaiterObject *w = PyObject_GC_New(WaiterObject, &DtPy_WaiterType);
+    WaiterObject *w = PyObject_GC_New(WaiterObject, DtPy_WaiterType);
     if (w == NULL) return NULL;
+#ifndef Py_LIMITED_API
     w->vectorcall = waiter_vectorcall;
+#endif
     w->state = PENDING;
     w->result = w->exc = w->tb = NULL;
     w->cond = NULL;
     w->cond_fork_generation = 0;
     w->weakrefs = NULL;
     PyObject_GC_Track(w);
-    CallerObject *c = PyObject_GC_New(CallerObject, &DtPy_CallerType);
+    CallerObject *c = PyObject_GC_New(CallerObject, DtPy_CallerType);
     if (c == NULL) {
         Py_DECREF(w);
         return NULL;
     }
+#ifndef Py_LIMITED_API
     c->vectorcall = caller_vectorcall;
+#endif
     c->fn = Py_NewRef(fn);
     c->waiter = w; /* steals our reference; the tuple gets new ones */
     PyObject_GC_Track(c);
@@ -416,7 +491,7 @@ PyObject *dtpy_async_split(PyObject *module, PyObject *const *args, Py_ssize_t n
         Py_DECREF(c); /* abandons w, nobody waits on it; frees it */
         return NULL;
     }
-    PyTuple_SET_ITEM(t, 0, Py_NewRef((PyObject *)w));
-    PyTuple_SET_ITEM(t, 1, (PyObject *)c);
+    DTPY_TUPLE_SET(t, 0, Py_NewRef((PyObject *)w));
+    DTPY_TUPLE_SET(t, 1, (PyObject *)c);
     return t;
 }

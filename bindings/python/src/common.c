@@ -81,9 +81,9 @@ int dtpy_parse(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObj
         return -1;
     }
     for (int i = 0; i < count; i++) out[i] = i < nargs ? args[i] : NULL;
-    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    Py_ssize_t nkw = kwnames == NULL ? 0 : DTPY_TUPLE_SIZE(kwnames);
     for (Py_ssize_t k = 0; k < nkw; k++) {
-        PyObject *key = PyTuple_GET_ITEM(kwnames, k);
+        PyObject *key = DTPY_TUPLE_ITEM(kwnames, k);
         int i = 0;
         while (i < count && PyUnicode_CompareWithASCIIString(key, names[i]) != 0) i++;
         if (i == count) {
@@ -110,24 +110,27 @@ int dtpy_parse(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObj
 /* acquire(blocking=True, timeout=-1) exactly as _thread's lock_acquire_parse_args
  * parses it, version by version: the same argument parser and format (so
  * every TypeError is the interpreter's own), _PyTime_FromSecondsObject's
- * conversion to nanoseconds, and the same checks in the same order. The
- * messages that differ between versions: */
-#if PY_VERSION_HEX >= 0x030C0000
-#define ACQUIRE_FORMAT "|pO:acquire" /* blocking: any object's truth */
+ * conversion to nanoseconds, and the same checks in the same order. What
+ * differs between versions, by the running interpreter's version (see
+ * DTPY_PYTHON_VERSION): */
+#define ACQUIRE_FORMAT                                                                             \
+    (DTPY_PYTHON_VERSION >= 0x030C0000 ? "|pO:acquire"  /* blocking: any object's truth */         \
+                                       : "|iO:acquire") /* blocking: an int (__index__) */
+#define INT_TIMEOUT_OVERFLOW                                                                       \
+    (DTPY_PYTHON_VERSION >= 0x030D0000 ? "timestamp too large to convert to C PyTime_t"            \
+                                       : "timestamp too large to convert to C _PyTime_t")
+#define NEGATIVE_TIMEOUT                                                                           \
+    (DTPY_PYTHON_VERSION >= 0x030D0000 ? "timeout value must be a non-negative number"             \
+                                       : "timeout value must be positive")
+#define FLOAT_TIMEOUT_OVERFLOW                                                                     \
+    (DTPY_PYTHON_VERSION >= 0x030B0000 ? "timestamp out of range for platform time_t" : INT_TIMEOUT_OVERFLOW)
+/* _thread's largest timeout in microseconds. The limited API does not have
+ * it (3.13 made it a variable outside the limited API): LLONG_MAX / 1000 is
+ * its value with POSIX threads in every version from 3.10 to 3.13. */
+#ifdef Py_LIMITED_API
+#define DTPY_TIMEOUT_MAX (LLONG_MAX / 1000)
 #else
-#define ACQUIRE_FORMAT "|iO:acquire" /* blocking: an int (__index__) */
-#endif
-#if PY_VERSION_HEX >= 0x030D0000
-#define INT_TIMEOUT_OVERFLOW "timestamp too large to convert to C PyTime_t"
-#define NEGATIVE_TIMEOUT "timeout value must be a non-negative number"
-#else
-#define INT_TIMEOUT_OVERFLOW "timestamp too large to convert to C _PyTime_t"
-#define NEGATIVE_TIMEOUT "timeout value must be positive"
-#endif
-#if PY_VERSION_HEX >= 0x030B0000
-#define FLOAT_TIMEOUT_OVERFLOW "timestamp out of range for platform time_t"
-#else
-#define FLOAT_TIMEOUT_OVERFLOW INT_TIMEOUT_OVERFLOW
+#define DTPY_TIMEOUT_MAX PY_TIMEOUT_MAX
 #endif
 
 #define NS_PER_SEC 1000000000LL
@@ -187,11 +190,7 @@ static int check_acquire(int blocking, long long ns, double *timeout) {
         return 0;
     }
     long long us = ns / 1000 + (ns % 1000 != 0); /* _PyTime_AsMicroseconds, rounding up */
-#if PY_VERSION_HEX >= 0x030B0000
-    int too_large = us > PY_TIMEOUT_MAX;
-#else
-    int too_large = us >= PY_TIMEOUT_MAX;
-#endif
+    int too_large = DTPY_PYTHON_VERSION >= 0x030B0000 ? us > DTPY_TIMEOUT_MAX : us >= DTPY_TIMEOUT_MAX;
     if (too_large) {
         PyErr_SetString(PyExc_OverflowError, "timeout value is too large");
         return -1;
@@ -215,11 +214,11 @@ int dtpy_parse_acquire(PyObject *const *args, Py_ssize_t nargs, PyObject *kwname
     PyObject *tuple = PyTuple_New(nargs), *dict = NULL, *timeout_obj = NULL;
     int blocking = 1, rc = -1;
     if (tuple == NULL) return -1;
-    for (Py_ssize_t i = 0; i < nargs; i++) PyTuple_SET_ITEM(tuple, i, Py_NewRef(args[i]));
-    if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0) {
+    for (Py_ssize_t i = 0; i < nargs; i++) DTPY_TUPLE_SET(tuple, i, Py_NewRef(args[i]));
+    if (kwnames != NULL && DTPY_TUPLE_SIZE(kwnames) > 0) {
         if ((dict = PyDict_New()) == NULL) goto done;
-        for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(kwnames); k++)
-            if (PyDict_SetItem(dict, PyTuple_GET_ITEM(kwnames, k), args[nargs + k]) < 0) goto done;
+        for (Py_ssize_t k = 0; k < DTPY_TUPLE_SIZE(kwnames); k++)
+            if (PyDict_SetItem(dict, DTPY_TUPLE_ITEM(kwnames, k), args[nargs + k]) < 0) goto done;
     }
     if (!PyArg_ParseTupleAndKeywords(tuple, dict, ACQUIRE_FORMAT, kwlist, &blocking, &timeout_obj)) goto done;
     long long ns = -NS_PER_SEC; /* the default, timeout=-1 */
@@ -242,7 +241,7 @@ int dtpy_parse_wait_timeout(PyObject *obj, double *timeout) {
      * infinite or huge timeout is an OverflowError there too). */
     int positive;
     if (PyFloat_CheckExact(obj)) {
-        positive = PyFloat_AS_DOUBLE(obj) > 0; /* NaN: not positive */
+        positive = PyFloat_AsDouble(obj) > 0; /* NaN: not positive; an exact float: cannot fail */
     } else {
         PyObject *zero = PyLong_FromLong(0);
         if (zero == NULL) return -1;
@@ -259,12 +258,76 @@ int dtpy_parse_wait_timeout(PyObject *obj, double *timeout) {
     return check_acquire(1, ns, timeout);
 }
 
-int dtpy_add_type(PyObject *module, PyTypeObject *type, const char *name) {
-    if (PyType_Ready(type) < 0) return -1;
-    Py_INCREF(type);
-    if (PyModule_AddObject(module, name, (PyObject *)type) < 0) {
-        Py_DECREF(type);
+/* ---- Types and calls ----------------------------------------------------- */
+
+/* The types live for the life of the process (the module cannot be
+ * reloaded): *type keeps the reference PyType_FromSpec returned. */
+int dtpy_add_type(PyObject *module, PyType_Spec *spec, PyTypeObject **type, const char *name) {
+    if (*type == NULL && (*type = (PyTypeObject *)PyType_FromSpec(spec)) == NULL) return -1;
+    Py_INCREF(*type);
+    if (PyModule_AddObject(module, name, (PyObject *)*type) < 0) {
+        Py_DECREF(*type);
         return -1;
     }
     return 0;
+}
+
+PyObject *dtpy_type_name(PyObject *self) {
+#ifdef Py_LIMITED_API
+    PyTypeObject *type = Py_TYPE(self);
+    static PyType_Spec *const specs[] = {&DtPy_LockSpec,  &DtPy_RLockSpec,  &DtPy_ConditionSpec,
+                                         &DtPy_ValueSpec, &DtPy_WaiterSpec, &DtPy_CallerSpec};
+    PyTypeObject *const types[] = {DtPy_LockType,  DtPy_RLockType,  DtPy_ConditionType,
+                                   DtPy_ValueType, DtPy_WaiterType, DtPy_CallerType};
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
+        if (type == types[i]) return PyUnicode_FromString(specs[i]->name);
+    return PyObject_GetAttrString((PyObject *)type, "__name__");
+#else
+    return PyUnicode_FromString(Py_TYPE(self)->tp_name);
+#endif
+}
+
+PyObject *dtpy_vectorcall(PyObject *callable, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+#ifdef Py_LIMITED_API
+    PyObject *tuple = PyTuple_New(nargs), *dict = NULL, *result = NULL;
+    if (tuple == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < nargs; i++) DTPY_TUPLE_SET(tuple, i, Py_NewRef(args[i]));
+    Py_ssize_t nkw = kwnames == NULL ? 0 : DTPY_TUPLE_SIZE(kwnames);
+    if (nkw > 0) {
+        if ((dict = PyDict_New()) == NULL) goto done;
+        for (Py_ssize_t k = 0; k < nkw; k++)
+            if (PyDict_SetItem(dict, DTPY_TUPLE_ITEM(kwnames, k), args[nargs + k]) < 0) goto done;
+    }
+    result = PyObject_Call(callable, tuple, dict);
+done:
+    Py_DECREF(tuple);
+    Py_XDECREF(dict);
+    return result;
+#else
+    return PyObject_Vectorcall(callable, args, (size_t)nargs, kwnames);
+#endif
+}
+
+PyObject *dtpy_call_fastcall(dtpy_fastcall_fn fn, PyObject *self, PyObject *args, PyObject *kwargs) {
+    Py_ssize_t nargs = DTPY_TUPLE_SIZE(args);
+    Py_ssize_t nkw = kwargs == NULL ? 0 : DTPY_DICT_SIZE(kwargs);
+    if (nargs == 0 && nkw == 0) return fn(self, NULL, 0, NULL); /* the common call */
+    PyObject *small[8], **stack = small, *kwnames = NULL, *result = NULL;
+    if (nargs + nkw > 8 && (stack = PyMem_Malloc((nargs + nkw) * sizeof(PyObject *))) == NULL)
+        return PyErr_NoMemory();
+    for (Py_ssize_t i = 0; i < nargs; i++) stack[i] = DTPY_TUPLE_ITEM(args, i); /* borrowed */
+    if (nkw > 0) {
+        if ((kwnames = PyTuple_New(nkw)) == NULL) goto done;
+        PyObject *key, *value;
+        Py_ssize_t pos = 0, k = 0;
+        while (PyDict_Next(kwargs, &pos, &key, &value)) {
+            DTPY_TUPLE_SET(kwnames, k, Py_NewRef(key));
+            stack[nargs + k++] = value; /* borrowed: the dict outlives the call */
+        }
+    }
+    result = fn(self, stack, nargs, kwnames);
+done:
+    Py_XDECREF(kwnames);
+    if (stack != small) PyMem_Free(stack);
+    return result;
 }

@@ -19,12 +19,12 @@
 /* ---- Native mode: the lock --------------------------------------------- */
 
 int dtpy_cond_acquire(ConditionObject *self, double timeout) {
-    if (Py_IS_TYPE(self->lock, &DtPy_LockType)) return dtpy_lock_acquire((LockObject *)self->lock, timeout);
+    if (Py_IS_TYPE(self->lock, DtPy_LockType)) return dtpy_lock_acquire((LockObject *)self->lock, timeout);
     return dtpy_rlock_acquire((RLockObject *)self->lock, timeout);
 }
 
 int dtpy_cond_release(ConditionObject *self) {
-    if (Py_IS_TYPE(self->lock, &DtPy_LockType)) return dtpy_lock_release((LockObject *)self->lock);
+    if (Py_IS_TYPE(self->lock, DtPy_LockType)) return dtpy_lock_release((LockObject *)self->lock);
     return dtpy_rlock_release((RLockObject *)self->lock);
 }
 
@@ -54,7 +54,9 @@ static int wait_for_predicate(void *p) {
     PyObject *r = PyObject_CallNoArgs(c->predicate);
     if (r != NULL) {
         truth = PyObject_IsTrue(r);
-        Py_SETREF(c->last, r); /* may run a __del__: we hold the GIL */
+        PyObject *previous = c->last;
+        c->last = r;
+        Py_DECREF(previous); /* may run a __del__: we hold the GIL */
     }
     c->b.ts = PyEval_SaveThread();
     return truth; /* > 0 satisfied, 0 wait, -1 abort (exception set) */
@@ -84,13 +86,13 @@ static PyObject *cond_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) 
     static char *kwlist[] = {"lock", NULL};
     PyObject *lock = Py_None;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:Condition", kwlist, &lock)) return NULL;
-    ConditionObject *self = (ConditionObject *)type->tp_alloc(type, 0);
+    ConditionObject *self = (ConditionObject *)dtpy_alloc(type);
     if (self == NULL) return NULL;
-    self->lock = lock == Py_None ? PyObject_CallNoArgs((PyObject *)&DtPy_RLockType) : Py_NewRef(lock);
+    self->lock = lock == Py_None ? PyObject_CallNoArgs((PyObject *)DtPy_RLockType) : Py_NewRef(lock);
     if (self->lock == NULL) goto fail;
     void *handle = NULL;
-    if (Py_IS_TYPE(self->lock, &DtPy_LockType)) handle = ((LockObject *)self->lock)->handle;
-    if (Py_IS_TYPE(self->lock, &DtPy_RLockType)) handle = ((RLockObject *)self->lock)->handle;
+    if (Py_IS_TYPE(self->lock, DtPy_LockType)) handle = ((LockObject *)self->lock)->handle;
+    if (Py_IS_TYPE(self->lock, DtPy_RLockType)) handle = ((RLockObject *)self->lock)->handle;
     if (handle != NULL) {
         int rc = dt_cond_new(handle, &self->handle);
         if (rc != DT_OK) {
@@ -111,6 +113,7 @@ fail:
 }
 
 static int cond_traverse(ConditionObject *self, visitproc visit, void *arg) {
+    Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->lock);
     Py_VISIT(self->delegate);
     return 0;
@@ -132,13 +135,21 @@ static void cond_dealloc(ConditionObject *self) {
     if (self->handle != NULL) dt_cond_free(self->handle);
     Py_CLEAR(self->delegate);
     Py_CLEAR(self->lock);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    dtpy_free((PyObject *)self);
 }
 
 /* ---- Delegated mode: forward to threading.Condition ---------------------- */
 
 static PyObject *forward(ConditionObject *self, const char *name, PyObject *const *args, Py_ssize_t nargs,
                          PyObject *kwnames) {
+#ifdef Py_LIMITED_API
+    /* No PyObject_VectorcallMethod: the bound method, called with the same arguments. */
+    PyObject *method = PyObject_GetAttrString(self->delegate, name);
+    if (method == NULL) return NULL;
+    PyObject *result = dtpy_vectorcall(method, args, nargs, kwnames);
+    Py_DECREF(method);
+    return result;
+#else
     Py_ssize_t total = 1 + nargs + (kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames));
     PyObject *small[8], **stack = small;
     if (total > 8 && (stack = PyMem_Malloc(total * sizeof(PyObject *))) == NULL) return PyErr_NoMemory();
@@ -149,6 +160,7 @@ static PyObject *forward(ConditionObject *self, const char *name, PyObject *cons
     Py_XDECREF(method);
     if (stack != small) PyMem_Free(stack);
     return result;
+#endif
 }
 
 #define FORWARD_IF_DELEGATED(name)                                                                 \
@@ -268,7 +280,7 @@ static PyObject *cond_notify_all(ConditionObject *self, PyObject *const *args, P
 static PyObject *cond_is_owned(ConditionObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
     FORWARD_IF_DELEGATED("_is_owned");
     if (nargs != 0 || kwnames != NULL) return PyErr_Format(PyExc_TypeError, "_is_owned() takes no arguments");
-    if (Py_IS_TYPE(self->lock, &DtPy_RLockType)) return PyObject_CallMethod(self->lock, "_is_owned", NULL);
+    if (Py_IS_TYPE(self->lock, DtPy_RLockType)) return PyObject_CallMethod(self->lock, "_is_owned", NULL);
     int locked = 0;
     int rc = dt_lock_locked(((LockObject *)self->lock)->handle, &locked);
     return rc != DT_OK ? dtpy_raise(rc, NULL) : PyBool_FromLong(locked);
@@ -278,7 +290,7 @@ static PyObject *cond_release_save(ConditionObject *self, PyObject *const *args,
                                    PyObject *kwnames) {
     FORWARD_IF_DELEGATED("_release_save");
     if (nargs != 0 || kwnames != NULL) return PyErr_Format(PyExc_TypeError, "_release_save() takes no arguments");
-    if (Py_IS_TYPE(self->lock, &DtPy_RLockType)) return PyObject_CallMethod(self->lock, "_release_save", NULL);
+    if (Py_IS_TYPE(self->lock, DtPy_RLockType)) return PyObject_CallMethod(self->lock, "_release_save", NULL);
     return dtpy_cond_release(self) < 0 ? NULL : Py_NewRef(Py_None);
 }
 
@@ -287,7 +299,7 @@ static PyObject *cond_acquire_restore(ConditionObject *self, PyObject *const *ar
     FORWARD_IF_DELEGATED("_acquire_restore");
     if (nargs != 1 || kwnames != NULL)
         return PyErr_Format(PyExc_TypeError, "_acquire_restore() takes exactly one argument");
-    if (Py_IS_TYPE(self->lock, &DtPy_RLockType))
+    if (Py_IS_TYPE(self->lock, DtPy_RLockType))
         return PyObject_CallMethod(self->lock, "_acquire_restore", "(O)", args[0]);
     return dtpy_cond_acquire(self, -1) < 0 ? NULL : Py_NewRef(Py_None); /* the state is ignored */
 }
@@ -300,7 +312,11 @@ static PyObject *cond_at_fork_reinit(ConditionObject *self, PyObject *const *arg
 }
 
 static PyObject *cond_repr(ConditionObject *self) {
-    return PyUnicode_FromFormat("<%s(%R)>", Py_TYPE(self)->tp_name, self->lock ? self->lock : Py_None);
+    PyObject *name = dtpy_type_name((PyObject *)self);
+    if (name == NULL) return NULL;
+    PyObject *r = PyUnicode_FromFormat("<%U(%R)>", name, self->lock ? self->lock : Py_None);
+    Py_DECREF(name);
+    return r;
 }
 
 #define FASTKW(fn) (PyCFunction)(void (*)(void))(fn), METH_FASTCALL | METH_KEYWORDS
@@ -328,24 +344,28 @@ static PyMethodDef cond_methods[] = {
 
 static PyMemberDef cond_members[] = {
     {"_lock", T_OBJECT, offsetof(ConditionObject, lock), READONLY, "The lock."},
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(ConditionObject, weakrefs), READONLY, NULL},
     {NULL, 0, 0, 0, NULL},
 };
 
-PyTypeObject DtPy_ConditionType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "dup_threading.Condition",
-    .tp_basicsize = sizeof(ConditionObject),
-    .tp_dealloc = (destructor)cond_dealloc,
-    .tp_repr = (reprfunc)cond_repr,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "Condition(lock=None)\n--\n\nA condition variable, a drop-in for threading.Condition.\n"
-              "With this module's Lock/RLock (default: a new RLock) it is native: waits release the GIL,\n"
-              "wake at once on notify and end on Ctrl-C. With any other lock it delegates to a private\n"
-              "threading.Condition. Thread-safe.",
-    .tp_traverse = (traverseproc)cond_traverse,
-    .tp_clear = (inquiry)cond_clear,
-    .tp_weaklistoffset = offsetof(ConditionObject, weakrefs),
-    .tp_methods = cond_methods,
-    .tp_members = cond_members,
-    .tp_new = cond_new,
+static PyType_Slot cond_slots[] = {
+    {Py_tp_dealloc, cond_dealloc},
+    {Py_tp_repr, cond_repr},
+    {Py_tp_doc, "Condition(lock=None)\n--\n\nA condition variable, a drop-in for threading.Condition.\n"
+                "With this module's Lock/RLock (default: a new RLock) it is native: waits release the GIL,\n"
+                "wake at once on notify and end on Ctrl-C. With any other lock it delegates to a private\n"
+                "threading.Condition. Thread-safe."},
+    {Py_tp_traverse, cond_traverse},
+    {Py_tp_clear, cond_clear},
+    {Py_tp_methods, cond_methods},
+    {Py_tp_members, cond_members},
+    {Py_tp_new, cond_new},
+    {0, NULL},
+};
+
+PyType_Spec DtPy_ConditionSpec = {
+    .name = "dup_threading.Condition",
+    .basicsize = sizeof(ConditionObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = cond_slots,
 };

@@ -25,6 +25,81 @@
 
 #include "dup_threading.h"
 
+/* ---- The limited API -------------------------------------------------------
+ *
+ * Built with Py_LIMITED_API=0x030a0000 (CMake option DTPY_LIMITED_API), the
+ * module is one binary for every CPython from 3.10 on (abi3). The sources are
+ * the same either way; what the 3.10 limited API lacks is below, and the few
+ * places that differ are marked with #ifdef Py_LIMITED_API. */
+
+/* The running interpreter's version, for the behaviour that must match each
+ * CPython's own threading: the headers' PY_VERSION_HEX in a per-version
+ * build (a constant, so the checks fold away); sys.hexversion, read once by
+ * the module's init, in a limited build (Py_Version is not in the 3.10
+ * limited API). */
+#ifdef Py_LIMITED_API
+extern unsigned long dtpy_python_version;
+#define DTPY_PYTHON_VERSION dtpy_python_version
+#else
+#define DTPY_PYTHON_VERSION ((unsigned long)PY_VERSION_HEX)
+#endif
+
+/* Tuple and dict accessors: the macros where they exist, the functions in
+ * the limited API (same results on the tuples and dicts given to them). */
+#ifdef Py_LIMITED_API
+#define DTPY_TUPLE_SIZE(t) PyTuple_Size(t)
+#define DTPY_TUPLE_ITEM(t, i) PyTuple_GetItem((t), (i))
+#define DTPY_TUPLE_SET(t, i, v) ((void)PyTuple_SetItem((t), (i), (v))) /* a new tuple: cannot fail */
+#define DTPY_DICT_SIZE(d) PyDict_Size(d)
+#else
+#define DTPY_TUPLE_SIZE(t) PyTuple_GET_SIZE(t)
+#define DTPY_TUPLE_ITEM(t, i) PyTuple_GET_ITEM((t), (i))
+#define DTPY_TUPLE_SET(t, i, v) PyTuple_SET_ITEM((t), (i), (v))
+#define DTPY_DICT_SIZE(d) PyDict_GET_SIZE(d)
+#endif
+
+/* fn(arg) and obj.name(): PyObject_CallOneArg and PyObject_CallMethodNoArgs
+ * are not in the 3.10 limited API. */
+#ifdef Py_LIMITED_API
+#define dtpy_call_one(fn, arg) PyObject_CallFunctionObjArgs((fn), (arg), NULL)
+#define dtpy_call_method_noargs(obj, name) PyObject_CallMethodObjArgs((obj), (name), NULL)
+#else
+#define dtpy_call_one(fn, arg) PyObject_CallOneArg((fn), (arg))
+#define dtpy_call_method_noargs(obj, name) PyObject_CallMethodNoArgs((obj), (name))
+#endif
+
+/* callable(*args[:nargs], **dict(zip(kwnames, args[nargs:]))), the
+ * PyObject_Vectorcall calling convention, for the limited API (which has
+ * PyObject_Vectorcall from 3.12 only): through a tuple and a dict. */
+PyObject *dtpy_vectorcall(PyObject *callable, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
+
+/* The other way round, for a tp_call slot in the limited API (no vectorcall
+ * before 3.12): calls fn, a METH_FASTCALL | METH_KEYWORDS style function, with
+ * the arguments of a tuple and a dict. */
+typedef PyObject *(*dtpy_fastcall_fn)(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                      PyObject *kwnames);
+PyObject *dtpy_call_fastcall(dtpy_fastcall_fn fn, PyObject *self, PyObject *args, PyObject *kwargs);
+
+/* The types are heap types (PyType_FromSpec), in both builds. An instance
+ * holds a reference to its type: tp_dealloc drops it after tp_free, and
+ * tp_traverse visits it. tp_alloc and tp_free through PyType_GetSlot (the
+ * limited API has no PyTypeObject fields). */
+static inline PyObject *dtpy_alloc(PyTypeObject *type) {
+    allocfunc alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
+    return alloc(type, 0);
+}
+static inline void dtpy_free(PyObject *self) {
+    PyTypeObject *type = Py_TYPE(self);
+    freefunc free_fn = (freefunc)PyType_GetSlot(type, Py_tp_free);
+    free_fn(self);
+    Py_DECREF(type);
+}
+
+/* A new reference to Py_TYPE(self)->tp_name as a str, for the reprs: the
+ * spec's name (dup_threading.X) for this module's own types, and for a
+ * Python subclass its name (a class statement's tp_name is its __name__). */
+PyObject *dtpy_type_name(PyObject *self);
+
 /* ---- Objects ------------------------------------------------------------- */
 
 typedef struct {
@@ -68,12 +143,19 @@ typedef struct {
     PyObject *weakrefs;
 } ValueObject;
 
-extern PyTypeObject DtPy_LockType;
-extern PyTypeObject DtPy_RLockType;
-extern PyTypeObject DtPy_ConditionType;
-extern PyTypeObject DtPy_ValueType;
-extern PyTypeObject DtPy_WaiterType;
-extern PyTypeObject DtPy_CallerType;
+/* The types, made from their specs by the module's init. */
+extern PyTypeObject *DtPy_LockType;
+extern PyTypeObject *DtPy_RLockType;
+extern PyTypeObject *DtPy_ConditionType;
+extern PyTypeObject *DtPy_ValueType;
+extern PyTypeObject *DtPy_WaiterType;
+extern PyTypeObject *DtPy_CallerType;
+extern PyType_Spec DtPy_LockSpec;
+extern PyType_Spec DtPy_RLockSpec;
+extern PyType_Spec DtPy_ConditionSpec;
+extern PyType_Spec DtPy_ValueSpec;
+extern PyType_Spec DtPy_WaiterSpec;
+extern PyType_Spec DtPy_CallerSpec;
 /* Registers the fork handler async_split's conditions need; 0 or -1. */
 int dtpy_async_split_init(void);
 
@@ -164,7 +246,8 @@ PyObject *dtpy_interruptably_wait(PyObject *module, PyObject *const *args, Py_ss
                                   PyObject *kwnames);
 PyObject *dtpy_async_split(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
 
-/* Registers the types and exception on the module. 0 or -1. */
-int dtpy_add_type(PyObject *module, PyTypeObject *type, const char *name);
+/* Makes the type of `spec` into *type and adds it to the module under
+ * `name`. 0 or -1. */
+int dtpy_add_type(PyObject *module, PyType_Spec *spec, PyTypeObject **type, const char *name);
 
 #endif /* DTPY_H */

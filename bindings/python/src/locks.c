@@ -6,6 +6,7 @@
 #include "dtpy.h"
 
 #include "pythread.h"
+#include "structmember.h"
 
 /* Adapters with the exact types dtpy_acquire calls through. */
 static int lock_try(void *h) { return dt_lock_try_acquire(h); }
@@ -34,11 +35,11 @@ int dtpy_lock_release(LockObject *self) {
 }
 
 static PyObject *lock_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
-    if ((PyTuple_GET_SIZE(args) != 0 || (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0))) {
+    if ((DTPY_TUPLE_SIZE(args) != 0 || (kwargs != NULL && DTPY_DICT_SIZE(kwargs) != 0))) {
         PyErr_SetString(PyExc_TypeError, "Lock() takes no arguments");
         return NULL;
     }
-    LockObject *self = (LockObject *)type->tp_alloc(type, 0);
+    LockObject *self = (LockObject *)dtpy_alloc(type);
     if (self == NULL) return NULL;
     int rc = dt_lock_new(&self->handle);
     if (rc != DT_OK) {
@@ -57,7 +58,7 @@ static void lock_dealloc(LockObject *self) {
             dt_lock_free(self->handle);
         }
     }
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    dtpy_free((PyObject *)self);
 }
 
 static PyObject *lock_acquire(LockObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
@@ -93,8 +94,11 @@ static PyObject *lock_at_fork_reinit(LockObject *self, PyObject *unused) {
 static PyObject *lock_repr(LockObject *self) {
     int locked = 0;
     dt_lock_locked(self->handle, &locked);
-    return PyUnicode_FromFormat("<%s %s object at %p>", locked ? "locked" : "unlocked",
-                                Py_TYPE(self)->tp_name, self);
+    PyObject *name = dtpy_type_name((PyObject *)self);
+    if (name == NULL) return NULL;
+    PyObject *r = PyUnicode_FromFormat("<%s %U object at %p>", locked ? "locked" : "unlocked", name, self);
+    Py_DECREF(name);
+    return r;
 }
 
 static PyMethodDef lock_methods[] = {
@@ -111,18 +115,27 @@ static PyMethodDef lock_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-PyTypeObject DtPy_LockType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "dup_threading.Lock",
-    .tp_basicsize = sizeof(LockObject),
-    .tp_dealloc = (destructor)lock_dealloc,
-    .tp_repr = (reprfunc)lock_repr,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Lock()\n--\n\nA non-reentrant lock backed by libdupthreading, a drop-in for "
-              "threading.Lock.\nThread-safe; any thread may release it.",
-    .tp_weaklistoffset = offsetof(LockObject, weakrefs),
-    .tp_methods = lock_methods,
-    .tp_new = lock_new,
+static PyMemberDef lock_members[] = {
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(LockObject, weakrefs), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot lock_slots[] = {
+    {Py_tp_dealloc, lock_dealloc},
+    {Py_tp_repr, lock_repr},
+    {Py_tp_doc, "Lock()\n--\n\nA non-reentrant lock backed by libdupthreading, a drop-in for "
+                "threading.Lock.\nThread-safe; any thread may release it."},
+    {Py_tp_methods, lock_methods},
+    {Py_tp_members, lock_members},
+    {Py_tp_new, lock_new},
+    {0, NULL},
+};
+
+PyType_Spec DtPy_LockSpec = {
+    .name = "dup_threading.Lock",
+    .basicsize = sizeof(LockObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = lock_slots,
 };
 
 /* ======================================================================= */
@@ -144,15 +157,13 @@ int dtpy_rlock_release(RLockObject *self) {
 }
 
 static PyObject *rlock_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
-#if PY_VERSION_HEX >= 0x030D0000
     /* As threading.RLock() from 3.13 on (a subclass may take arguments). */
-    if (type == &DtPy_RLockType &&
-        (PyTuple_GET_SIZE(args) != 0 || (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0)) &&
+    if (DTPY_PYTHON_VERSION >= 0x030D0000 && type == DtPy_RLockType &&
+        (DTPY_TUPLE_SIZE(args) != 0 || (kwargs != NULL && DTPY_DICT_SIZE(kwargs) != 0)) &&
         PyErr_WarnEx(PyExc_DeprecationWarning,
                      "Passing arguments to RLock is deprecated and will be removed in 3.15", 1) < 0)
         return NULL;
-#endif
-    RLockObject *self = (RLockObject *)type->tp_alloc(type, 0);
+    RLockObject *self = (RLockObject *)dtpy_alloc(type);
     if (self == NULL) return NULL;
     int rc = dt_rlock_new(&self->handle);
     if (rc != DT_OK) {
@@ -171,7 +182,7 @@ static void rlock_dealloc(RLockObject *self) {
         long count;
         if (dt_rlock_release_save(self->handle, &count) == DT_OK) dt_rlock_free(self->handle);
     }
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    dtpy_free((PyObject *)self);
 }
 
 static PyObject *rlock_acquire(RLockObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
@@ -257,8 +268,12 @@ static PyObject *rlock_repr(RLockObject *self) {
     unsigned long owner = 0;
     long count = 0;
     dt_rlock_owner(self->handle, &owner, &count); /* a snapshot; pthread_t == thread ident */
-    return PyUnicode_FromFormat("<%s %s object owner=%lu count=%ld at %p>", owner ? "locked" : "unlocked",
-                                Py_TYPE(self)->tp_name, owner, count, self);
+    PyObject *name = dtpy_type_name((PyObject *)self);
+    if (name == NULL) return NULL;
+    PyObject *r = PyUnicode_FromFormat("<%s %U object owner=%lu count=%ld at %p>", owner ? "locked" : "unlocked",
+                                       name, owner, count, self);
+    Py_DECREF(name);
+    return r;
 }
 
 static PyMethodDef rlock_methods[] = {
@@ -280,16 +295,25 @@ static PyMethodDef rlock_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-PyTypeObject DtPy_RLockType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "dup_threading.RLock",
-    .tp_basicsize = sizeof(RLockObject),
-    .tp_dealloc = (destructor)rlock_dealloc,
-    .tp_repr = (reprfunc)rlock_repr,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_doc = "RLock()\n--\n\nA reentrant lock backed by libdupthreading, a drop-in for "
-              "threading.RLock.\nThread-safe; only the owner may release it.",
-    .tp_weaklistoffset = offsetof(RLockObject, weakrefs),
-    .tp_methods = rlock_methods,
-    .tp_new = rlock_new,
+static PyMemberDef rlock_members[] = {
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(RLockObject, weakrefs), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot rlock_slots[] = {
+    {Py_tp_dealloc, rlock_dealloc},
+    {Py_tp_repr, rlock_repr},
+    {Py_tp_doc, "RLock()\n--\n\nA reentrant lock backed by libdupthreading, a drop-in for "
+                "threading.RLock.\nThread-safe; only the owner may release it."},
+    {Py_tp_methods, rlock_methods},
+    {Py_tp_members, rlock_members},
+    {Py_tp_new, rlock_new},
+    {0, NULL},
+};
+
+PyType_Spec DtPy_RLockSpec = {
+    .name = "dup_threading.RLock",
+    .basicsize = sizeof(RLockObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = rlock_slots,
 };

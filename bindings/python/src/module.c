@@ -10,6 +10,28 @@ PyObject *DtPy_NotSupported;
 PyObject *DtPy_str_acquire;
 PyObject *DtPy_str_release;
 PyObject *DtPy_str_wait;
+PyTypeObject *DtPy_LockType;
+PyTypeObject *DtPy_RLockType;
+PyTypeObject *DtPy_ConditionType;
+PyTypeObject *DtPy_ValueType;
+PyTypeObject *DtPy_WaiterType;
+PyTypeObject *DtPy_CallerType;
+#ifdef Py_LIMITED_API
+unsigned long dtpy_python_version;
+
+/* sys.hexversion into dtpy_python_version. 0 or -1. */
+static int read_python_version(void) {
+    PyObject *hexversion = PySys_GetObject("hexversion"); /* borrowed */
+    if (hexversion == NULL) {
+        PyErr_SetString(PyExc_ImportError, "dup_threading: sys.hexversion is missing");
+        return -1;
+    }
+    unsigned long v = PyLong_AsUnsignedLong(hexversion);
+    if (v == (unsigned long)-1 && PyErr_Occurred()) return -1;
+    dtpy_python_version = v;
+    return 0;
+}
+#endif
 
 static PyObject *threading_supported(PyObject *module, PyObject *unused) {
     return PyBool_FromLong(dt_threading_supported());
@@ -24,7 +46,7 @@ static PyObject *require_threading(PyObject *module, PyObject *const *args, Py_s
     const char *reason = NULL; /* NULL: the library says "(no reason given)" */
     if (reason_obj != NULL && reason_obj != Py_None) {
         if ((reason_str = PyObject_Str(reason_obj)) == NULL) return NULL;
-        if ((reason = PyUnicode_AsUTF8(reason_str)) == NULL) goto fail;
+        if ((reason = PyUnicode_AsUTF8AndSize(reason_str, NULL)) == NULL) goto fail; /* limited API: 3.10 */
     }
     size_t size = 256 + (reason != NULL ? strlen(reason) : 0);
     char *message = PyMem_Malloc(size);
@@ -81,6 +103,9 @@ PyMODINIT_FUNC PyInit__native(void) {
                      DT_VERSION_STRING, dt_version_string());
         return NULL;
     }
+#ifdef Py_LIMITED_API
+    if (read_python_version() < 0) return NULL;
+#endif
     PyObject *m = PyModule_Create(&native_module);
     if (m == NULL) return NULL;
     if ((DtPy_str_acquire = PyUnicode_InternFromString("acquire")) == NULL) goto fail;
@@ -95,11 +120,12 @@ PyMODINIT_FUNC PyInit__native(void) {
         Py_DECREF(DtPy_NotSupported);
         goto fail;
     }
-    if (dtpy_add_type(m, &DtPy_LockType, "Lock") < 0 || dtpy_add_type(m, &DtPy_RLockType, "RLock") < 0 ||
-        dtpy_add_type(m, &DtPy_ConditionType, "Condition") < 0 ||
-        dtpy_add_type(m, &DtPy_ValueType, "Value") < 0 ||
-        dtpy_add_type(m, &DtPy_WaiterType, "AsyncWaiter") < 0 ||
-        dtpy_add_type(m, &DtPy_CallerType, "AsyncCaller") < 0)
+    if (dtpy_add_type(m, &DtPy_LockSpec, &DtPy_LockType, "Lock") < 0 ||
+        dtpy_add_type(m, &DtPy_RLockSpec, &DtPy_RLockType, "RLock") < 0 ||
+        dtpy_add_type(m, &DtPy_ConditionSpec, &DtPy_ConditionType, "Condition") < 0 ||
+        dtpy_add_type(m, &DtPy_ValueSpec, &DtPy_ValueType, "Value") < 0 ||
+        dtpy_add_type(m, &DtPy_WaiterSpec, &DtPy_WaiterType, "AsyncWaiter") < 0 ||
+        dtpy_add_type(m, &DtPy_CallerSpec, &DtPy_CallerType, "AsyncCaller") < 0)
         goto fail;
     if (PyModule_AddStringConstant(m, "LIBRARY_VERSION", dt_version_string()) < 0) goto fail;
     if (dtpy_async_split_init() < 0) {

@@ -13,6 +13,8 @@
  */
 #include "dtpy.h"
 
+#include "structmember.h"
+
 /* Hooks: the library calls them from inside dt_value_* calls, which this file
  * only makes with the GIL held. */
 static void hook_retain(void *ctx, void *ref) { Py_INCREF((PyObject *)ref); }
@@ -78,7 +80,7 @@ static int value_store(ValueObject *self, PyObject *obj, double timeout) {
 /* ---- Construction and GC -------------------------------------------------- */
 
 static PyObject *value_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
-    ValueObject *self = (ValueObject *)type->tp_alloc(type, 0);
+    ValueObject *self = (ValueObject *)dtpy_alloc(type);
     if (self == NULL) return NULL;
     int rc = dt_value_new(Py_None, &value_hooks, &self->handle); /* retains None */
     if (rc != DT_OK) {
@@ -97,7 +99,8 @@ static int value_init(ValueObject *self, PyObject *args, PyObject *kwargs) {
 }
 
 static int value_traverse(ValueObject *self, visitproc visit, void *arg) {
-    Py_VISIT(self->shadow); /* the one reference the Value holds */
+    Py_VISIT(Py_TYPE(self)); /* a heap type (a subclass's: subtype_traverse leaves it to us) */
+    Py_VISIT(self->shadow);  /* the one reference the Value holds */
     return 0;
 }
 
@@ -119,7 +122,7 @@ static void value_dealloc(ValueObject *self) {
         }
         dt_value_free(self->handle); /* releases the stored object: hook -> Py_DECREF */
     }
-    Py_TYPE(self)->tp_free((PyObject *)self); /* (subtype_dealloc drops a subclass's type) */
+    dtpy_free((PyObject *)self); /* and drops the type (a subclass's too: its base is a heap type) */
 }
 
 /* ---- Methods ------------------------------------------------------------- */
@@ -166,7 +169,7 @@ static int transform_body(void *ctx, void *current, void **new_value) {
     /* `current` is borrowed, and fn may set() this Value (the lock is
      * reentrant), which would release the library's reference: hold our own. */
     c->current = Py_NewRef((PyObject *)current);
-    c->result = PyObject_CallOneArg(c->fn, c->current);
+    c->result = dtpy_call_one(c->fn, c->current);
     if (c->result == NULL) return -1; /* Value unchanged; fn's exception stays set */
     *new_value = c->result;           /* the library retains it for the Value */
     /* The library stores it next, running no Python code in between; but it
@@ -246,19 +249,28 @@ static PyMethodDef value_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-PyTypeObject DtPy_ValueType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "dup_threading.Value",
-    .tp_basicsize = sizeof(ValueObject),
-    .tp_dealloc = (destructor)value_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "Value(value=None)\n--\n\nA thread-safe container of a reference to an object (but not "
-              "the object itself).\nget(), set() and transform() are atomic; acquire()/release() (or "
-              "`with value:`)\ngive exclusive access for compound operations. The lock is reentrant.",
-    .tp_traverse = (traverseproc)value_traverse,
-    .tp_clear = (inquiry)value_clear,
-    .tp_weaklistoffset = offsetof(ValueObject, weakrefs),
-    .tp_methods = value_methods,
-    .tp_init = (initproc)value_init,
-    .tp_new = value_new,
+static PyMemberDef value_members[] = {
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(ValueObject, weakrefs), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot value_slots[] = {
+    {Py_tp_dealloc, value_dealloc},
+    {Py_tp_doc, "Value(value=None)\n--\n\nA thread-safe container of a reference to an object (but not "
+                "the object itself).\nget(), set() and transform() are atomic; acquire()/release() (or "
+                "`with value:`)\ngive exclusive access for compound operations. The lock is reentrant."},
+    {Py_tp_traverse, value_traverse},
+    {Py_tp_clear, value_clear},
+    {Py_tp_methods, value_methods},
+    {Py_tp_members, value_members},
+    {Py_tp_init, value_init},
+    {Py_tp_new, value_new},
+    {0, NULL},
+};
+
+PyType_Spec DtPy_ValueSpec = {
+    .name = "dup_threading.Value",
+    .basicsize = sizeof(ValueObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = value_slots,
 };

@@ -11,10 +11,10 @@ enum lock_kind { K_GENERIC, K_LOCK, K_RLOCK, K_VALUE, K_COND };
 static enum lock_kind kind_of(PyObject *lock) {
     /* Exact types only: a subclass may override acquire()/release(). */
     PyTypeObject *type = Py_TYPE(lock);
-    if (type == &DtPy_LockType) return K_LOCK;
-    if (type == &DtPy_RLockType) return K_RLOCK;
-    if (type == &DtPy_ValueType) return K_VALUE;
-    if (type == &DtPy_ConditionType && ((ConditionObject *)lock)->handle != NULL) return K_COND;
+    if (type == DtPy_LockType) return K_LOCK;
+    if (type == DtPy_RLockType) return K_RLOCK;
+    if (type == DtPy_ValueType) return K_VALUE;
+    if (type == DtPy_ConditionType && ((ConditionObject *)lock)->handle != NULL) return K_COND;
     return K_GENERIC;
 }
 
@@ -27,7 +27,7 @@ static int acquire_any(PyObject *lock, enum lock_kind kind) {
     case K_COND: return dtpy_cond_acquire((ConditionObject *)lock, -1) < 0 ? -1 : 0;
     default: break;
     }
-    PyObject *r = PyObject_CallMethodNoArgs(lock, DtPy_str_acquire);
+    PyObject *r = dtpy_call_method_noargs(lock, DtPy_str_acquire);
     Py_XDECREF(r);
     return r == NULL ? -1 : 0;
 }
@@ -40,7 +40,7 @@ static int release_any(PyObject *lock, enum lock_kind kind) {
     case K_COND: return dtpy_cond_release((ConditionObject *)lock);
     default: break;
     }
-    PyObject *r = PyObject_CallMethodNoArgs(lock, DtPy_str_release);
+    PyObject *r = dtpy_call_method_noargs(lock, DtPy_str_release);
     Py_XDECREF(r);
     return r == NULL ? -1 : 0;
 }
@@ -93,7 +93,7 @@ PyObject *dtpy_interruptably_wait(PyObject *module, PyObject *const *args, Py_ss
     PyObject *o[2];
     if (dtpy_parse("interruptably_wait", args, nargs, kwnames, names, 2, 2, o) < 0) return NULL;
     PyObject *cv = o[0], *wait_for = o[1];
-    int native = Py_IS_TYPE(cv, &DtPy_ConditionType) && ((ConditionObject *)cv)->handle != NULL;
+    int native = Py_IS_TYPE(cv, DtPy_ConditionType) && ((ConditionObject *)cv)->handle != NULL;
     /* Pending signal handlers first: one may change what waitFor reads and
      * notify, and must run before waitFor is evaluated (see
      * dtpy_cond_wait_for), or its notify could come before our wait. */
@@ -118,7 +118,7 @@ PyObject *dtpy_interruptably_wait(PyObject *module, PyObject *const *args, Py_ss
         Py_DECREF(r);
         /* threading.Condition (or anything with wait()): its untimed wait
          * releases the GIL and is already interrupted by Ctrl-C on POSIX. */
-        PyObject *w = PyObject_CallMethodNoArgs(cv, DtPy_str_wait);
+        PyObject *w = dtpy_call_method_noargs(cv, DtPy_str_wait);
         if (w == NULL) return NULL;
         Py_DECREF(w);
     }
