@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/ensure-tools.sh
-echo "== building the C library and examples (SwiftPM release, via CMake)"
+echo "== building the C library (Embedded Swift) and the C examples, via CMake"
 cmake --preset default >/dev/null
 cmake --build --preset default >/dev/null
 echo "== building the Python package (pyproject.toml) and installing it into .venv"
