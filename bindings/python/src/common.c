@@ -313,20 +313,24 @@ PyObject *dtpy_call_fastcall(dtpy_fastcall_fn fn, PyObject *self, PyObject *args
     Py_ssize_t nkw = kwargs == NULL ? 0 : DTPY_DICT_SIZE(kwargs);
     if (nargs == 0 && nkw == 0) return fn(self, NULL, 0, NULL); /* the common call */
     PyObject *small[8], **stack = small, *kwnames = NULL, *result = NULL;
+    Py_ssize_t held = 0; /* keyword values we hold a reference to */
     if (nargs + nkw > 8 && (stack = PyMem_Malloc((nargs + nkw) * sizeof(PyObject *))) == NULL)
         return PyErr_NoMemory();
-    for (Py_ssize_t i = 0; i < nargs; i++) stack[i] = DTPY_TUPLE_ITEM(args, i); /* borrowed */
+    for (Py_ssize_t i = 0; i < nargs; i++) stack[i] = DTPY_TUPLE_ITEM(args, i); /* borrowed: args is immutable */
     if (nkw > 0) {
         if ((kwnames = PyTuple_New(nkw)) == NULL) goto done;
         PyObject *key, *value;
-        Py_ssize_t pos = 0, k = 0;
-        while (PyDict_Next(kwargs, &pos, &key, &value)) {
-            DTPY_TUPLE_SET(kwnames, k, Py_NewRef(key));
-            stack[nargs + k++] = value; /* borrowed: the dict outlives the call */
+        Py_ssize_t pos = 0;
+        /* The values are held, not borrowed: code the call runs (a __float__,
+         * say) could remove them from a dict a C caller passed in. */
+        while (held < nkw && PyDict_Next(kwargs, &pos, &key, &value)) {
+            DTPY_TUPLE_SET(kwnames, held, Py_NewRef(key));
+            stack[nargs + held++] = Py_NewRef(value);
         }
     }
     result = fn(self, stack, nargs, kwnames);
 done:
+    for (Py_ssize_t k = 0; k < held; k++) Py_DECREF(stack[nargs + k]);
     Py_XDECREF(kwnames);
     if (stack != small) PyMem_Free(stack);
     return result;
