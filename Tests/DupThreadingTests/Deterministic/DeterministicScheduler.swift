@@ -113,7 +113,7 @@ struct PCTStrategy: ChoiceStrategy {
 /// systematic search can branch from it.
 struct ReplayStrategy: ChoiceStrategy {
     let prefix: [Choice]
-    private(set) var decisions: [(options: [Choice], chosen: Int, current: Int?)] = []
+    private(set) var decisions: [(options: [Choice], chosen: Int, current: Int?, yielding: Int?)] = []
     /// The first step at which the recorded choice was not offered (the
     /// replay then diverged from the recording), if any.
     private(set) var divergedAt: Int?
@@ -126,7 +126,7 @@ struct ReplayStrategy: ChoiceStrategy {
         if i < prefix.count {
             if let k = options.firstIndex(of: prefix[i]) { index = k } else if divergedAt == nil { divergedAt = i }
         }
-        decisions.append((options, index, current))
+        decisions.append((options, index, current, yielding))
         return options[index]
     }
 }

@@ -151,31 +151,35 @@ enum Exploration {
     /// The next schedule of a depth-first search: the deepest decision with
     /// an untried option that stays within the preemption bound.
     static func nextPrefix(
-        after decisions: [(options: [Choice], chosen: Int, current: Int?)], preemptions bound: Int
+        after decisions: [(options: [Choice], chosen: Int, current: Int?, yielding: Int?)], preemptions bound: Int
     ) -> [Choice]? {
         // A preemption: switching away from a thread that could go on, or
-        // letting time pass (firing a deadline) while some thread is ready
-        // to run. The second keeps the search fair: otherwise a waiter whose
-        // periodic hook checks re-arm for ever could run alone for ever at
-        // no cost to the bound, its deadlines firing again and again while
-        // the thread that would end its wait never gets a turn (an unfair
-        // schedule, not a livelock of the code).
-        func isPreemption(_ choice: Choice, _ options: [Choice], _ current: Int?) -> Bool {
-            guard let current else {
-                return choice.kind == .timeout && options.contains { $0.kind == .run }
+        // keeping a ready thread waiting while time passes (firing a
+        // deadline) or while a busy-waiting thread spins on. The last two keep
+        // the search fair: otherwise a waiter whose periodic hook checks
+        // re-arm for ever, or a thread spinning for a flag, could run alone
+        // for ever at no cost to the bound while the thread that would let it
+        // go on never gets a turn (an unfair schedule, not a livelock of the
+        // code).
+        func isPreemption(_ choice: Choice, _ options: [Choice], _ current: Int?, _ yielding: Int?) -> Bool {
+            if let current { return choice.thread != current || choice.kind != .run }
+            let othersReady = options.contains { $0.kind == .run && $0.thread != yielding }
+            switch choice.kind {
+            case .timeout: return othersReady
+            case .run where choice.thread == yielding: return othersReady || options.contains { $0.kind == .timeout }
+            default: return false
             }
-            return choice.thread != current || choice.kind != .run
         }
         var before: [Int] = []
         var count = 0
         for d in decisions {
             before.append(count)
-            if isPreemption(d.options[d.chosen], d.options, d.current) { count += 1 }
+            if isPreemption(d.options[d.chosen], d.options, d.current, d.yielding) { count += 1 }
         }
         for k in decisions.indices.reversed() {
             let d = decisions[k]
             for alternative in d.options[(d.chosen + 1)...] {
-                if before[k] + (isPreemption(alternative, d.options, d.current) ? 1 : 0) <= bound {
+                if before[k] + (isPreemption(alternative, d.options, d.current, d.yielding) ? 1 : 0) <= bound {
                     return decisions[..<k].map { $0.options[$0.chosen] } + [alternative]
                 }
             }
