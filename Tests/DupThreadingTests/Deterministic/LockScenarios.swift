@@ -24,6 +24,30 @@ final class CriticalSection: @unchecked Sendable {
     }
 }
 
+/// The outcomes of two releases racing to end one hold: exactly one may
+/// succeed, the other must get notLocked, and the lock must end free. The
+/// scheduler runs one thread at a time, so plain counters suffice.
+private final class ReleaseTally: @unchecked Sendable {
+    private var successes = 0
+    private var notLocked = 0
+
+    /// Runs one release and counts how it ended.
+    func count(_ release: () throws(DupThreadingError) -> Void) {
+        do throws(DupThreadingError) {
+            try release()
+            successes += 1
+        } catch {
+            if error == .notLocked { notLocked += 1 }
+        }
+    }
+
+    /// nil if the race ended as it must, else what went wrong.
+    func verdict(_ lock: Lock) -> String? {
+        if lock.isLocked { return "the lock is still held" }
+        return successes == 1 && notLocked == 1 ? nil : "\(successes) releases succeeded, \(notLocked) got notLocked"
+    }
+}
+
 final class LockScheduleTests: XCTestCase {
     /// Mutual exclusion and hand-off: two threads take the lock with a
     /// blocking acquire, one with a timed acquire that may give up.
@@ -63,23 +87,11 @@ final class LockScheduleTests: XCTestCase {
         assertAllSchedulesPass(Scenario(name: "racing any-thread releases", threadCount: 2) { _ in
             let lock = Lock()
             lock.acquire()
-            let successes = Box(0)
-            let notLocked = Box(0)
+            let tally = ReleaseTally()
             let release: @Sendable () -> Void = {
-                do {
-                    try lock.releaseFromAnyThread()
-                    successes.value += 1
-                } catch {
-                    if error as? DupThreadingError == .notLocked { notLocked.value += 1 }
-                }
+                tally.count { () throws(DupThreadingError) in try lock.releaseFromAnyThread() }
             }
-            return Scenario.Run(
-                bodies: [release, release],
-                check: {
-                    if lock.isLocked { return "the lock is still held" }
-                    return successes.value == 1 && notLocked.value == 1
-                        ? nil : "\(successes.value) releases succeeded, \(notLocked.value) got notLocked"
-                })
+            return Scenario.Run(bodies: [release, release], check: { tally.verdict(lock) })
         })
     }
 
@@ -90,33 +102,20 @@ final class LockScheduleTests: XCTestCase {
         assertAllSchedulesPass(Scenario(name: "own release vs any-thread release", threadCount: 2) { _ in
             let lock = Lock()
             let held = Box(false)
-            let successes = Box(0)
-            let notLocked = Box(0)
-            let count: @Sendable (() throws(DupThreadingError) -> Void) -> Void = { release in
-                do throws(DupThreadingError) {
-                    try release()
-                    successes.value += 1
-                } catch {
-                    if error == .notLocked { notLocked.value += 1 }
-                }
-            }
+            let tally = ReleaseTally()
             return Scenario.Run(
                 bodies: [
                     {
                         lock.acquire()
                         held.value = true
-                        count { () throws(DupThreadingError) in try lock.release() }
+                        tally.count { () throws(DupThreadingError) in try lock.release() }
                     },
                     {
                         while !held.value { spinPause() }
-                        count { () throws(DupThreadingError) in try lock.releaseFromAnyThread() }
+                        tally.count { () throws(DupThreadingError) in try lock.releaseFromAnyThread() }
                     },
                 ],
-                check: {
-                    if lock.isLocked { return "the lock is still held" }
-                    return successes.value == 1 && notLocked.value == 1
-                        ? nil : "\(successes.value) releases succeeded, \(notLocked.value) got notLocked"
-                })
+                check: { tally.verdict(lock) })
         })
     }
 
