@@ -106,19 +106,11 @@ public final class Lock: WaitableLock, @unchecked Sendable {
     }
 
     /// Why a release by a thread that does not hold the lock fails:
-    /// `notLocked` if nobody holds it, `notOwner` if another thread does.
-    /// A lock with a state but no holder ID is changing hands (a release has
-    /// claimed the hold but not yet cleared the state, or an acquirer has
-    /// taken the state but not yet written its ID): wait out those few
-    /// instructions, or a release racing `releaseFromAnyThread` on its own
-    /// hold would get `notOwner` while nobody else holds the lock.
+    /// `notLocked` if nobody holds it, `notOwner` if another thread does
+    /// (once any hand-over in progress is over: see `settledHolder`).
     @usableFromInline
     func failedReleaseError() -> DupThreadingError {
-        while true {
-            if state.load(ordering: .relaxed) == 0 { return .notLocked }
-            if words.owner.load(ordering: .relaxed) != 0 { return .notOwner }
-            spinPause()
-        }
+        settledHolder() == nil ? .notLocked : .notOwner
     }
 
     /// Releases the lock whichever thread holds it, as Python's
@@ -129,20 +121,28 @@ public final class Lock: WaitableLock, @unchecked Sendable {
     /// (or releases a hold some thread took after the first release).
     public func releaseFromAnyThread() throws(DupThreadingError) {
         while true {
-            guard state.load(ordering: .relaxed) != 0 else { throw .notLocked }
-            let holder = words.owner.load(ordering: .relaxed)
-            if holder == 0 {
-                // The holder has taken the state word but not yet written
-                // its ID, or another release has claimed the hold and is
-                // about to clear the state: either takes a few instructions.
-                spinPause()
-                continue
-            }
+            guard let holder = settledHolder() else { throw .notLocked }
             // Claim this hold; a failure means it changed hands: look again.
             if words.owner.compareExchange(expected: holder, desired: 0, ordering: .relaxed).exchanged {
                 unlockState()
                 return
             }
+        }
+    }
+
+    /// The holder's thread ID, or nil if the lock is not held. A lock with a
+    /// state but no holder ID is changing hands: an acquirer has taken the
+    /// state word but not yet written its ID, or a release has claimed the
+    /// hold but not yet cleared the state. Either takes a few instructions,
+    /// which this waits out, so that a release racing another release of its
+    /// own hold is not told that some other thread holds the lock.
+    @usableFromInline
+    func settledHolder() -> Int? {
+        while true {
+            if state.load(ordering: .relaxed) == 0 { return nil }
+            let holder = words.owner.load(ordering: .relaxed)
+            if holder != 0 { return holder }
+            spinPause()
         }
     }
 
